@@ -1,0 +1,951 @@
+//! The JSON hub protocol (`json`): one JSON object per message, terminated by 0x1E.
+//!
+//! Reading follows ASP.NET Core's `JsonHubProtocol` (.NET 8+): any property order, unknown
+//! properties skipped, unknown types ignored, and the same checks in the same order with the same
+//! texts. Writing produces the bytes it writes: property order `type`, `headers`, `invocationId`,
+//! `target`, `arguments`, `streamIds` / `item` / `error` / `result`, compact, relaxed escaping.
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::error::{texts, Layer, ProtocolError};
+use crate::message::{
+    message_type, CancelInvocation, Close, Completion, CompletionResult, Headers, HubMessage,
+    Invocation, Parsed, SequenceId, StreamInvocation, StreamItem,
+};
+use crate::value::Value;
+
+/// Deepest nesting System.Text.Json's reader accepts (the message object counts as one level).
+pub const MAX_DEPTH: usize = 64;
+
+/// Marker prefixes used to carry non-`InvalidDataException` errors through serde's error type.
+const SYNTAX_MARK: &str = "\u{1}syntax:";
+const FORMAT_MARK: &str = "\u{1}format:";
+const INVALID_OP_MARK: &str = "\u{1}invalidop:";
+
+/// Parses one message payload (the bytes before the record separator).
+pub fn parse_message(payload: &[u8]) -> Result<Parsed, ProtocolError> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let fields = match de.deserialize_any(MessageVisitor) {
+        Ok(f) => f,
+        Err(e) => return Err(map_serde_error(&e, Layer::Json)),
+    };
+    fields.into_parsed()
+}
+
+/// Turns a serde_json error into ASP.NET Core's exception and text.
+pub(crate) fn map_serde_error(e: &serde_json::Error, layer: Layer) -> ProtocolError {
+    use serde_json::error::Category;
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    match e.classify() {
+        Category::Data => {
+            if let Some(rest) = msg.strip_prefix(SYNTAX_MARK) {
+                ProtocolError::invalid_data(layer, texts::ERROR_READING_JSON).with_detail(rest)
+            } else if let Some(rest) = msg.strip_prefix(FORMAT_MARK) {
+                ProtocolError::new(layer, "FormatException", rest)
+            } else if let Some(rest) = msg.strip_prefix(INVALID_OP_MARK) {
+                ProtocolError::new(layer, "InvalidOperationException", rest)
+            } else {
+                ProtocolError::invalid_data(layer, msg)
+            }
+        }
+        _ => ProtocolError::invalid_data(layer, texts::ERROR_READING_JSON).with_detail(full),
+    }
+}
+
+fn custom<E: de::Error>(msg: impl fmt::Display) -> E {
+    E::custom(msg)
+}
+
+/// Implements the scalar `visit_*` methods of a visitor by handing the token to `self.other`.
+macro_rules! reject_scalars {
+    () => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            self.other(Token::Bool(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            self.other(Token::Int(i128::from(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            self.other(Token::Int(i128::from(v)))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            {
+                let _ = v;
+                self.other(Token::Float)
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            self.other(Token::Str(v.to_owned()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            self.other(Token::Null)
+        }
+    };
+}
+
+/// One JSON token as `Utf8JsonReader` sees it after `Read()`; containers are not entered.
+#[derive(Debug)]
+enum Token {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float,
+    Str(String),
+    StartArray,
+    StartObject,
+}
+
+impl Token {
+    /// System.Text.Json's `JsonTokenType` name.
+    fn name(&self) -> &'static str {
+        match self {
+            Token::Null => "Null",
+            Token::Bool(true) => "True",
+            Token::Bool(false) => "False",
+            Token::Int(_) | Token::Float => "Number",
+            Token::Str(_) => "String",
+            Token::StartArray => "StartArray",
+            Token::StartObject => "StartObject",
+        }
+    }
+}
+
+/// Reads one token and converts it with a closure whose `Err` text becomes the error.
+struct Scalar<F>(F);
+
+impl<'de, T, F: FnOnce(Token) -> Result<T, String>> DeserializeSeed<'de> for Scalar<F> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T, F: FnOnce(Token) -> Result<T, String>> Visitor<'de> for Scalar<F> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON token")
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
+        self.other(Token::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<T, A::Error> {
+        self.other(Token::StartArray)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<T, A::Error> {
+        self.other(Token::StartObject)
+    }
+    reject_scalars!();
+}
+
+impl<T, F: FnOnce(Token) -> Result<T, String>> Scalar<F> {
+    fn other<E: de::Error>(self, t: Token) -> Result<T, E> {
+        (self.0)(t).map_err(E::custom)
+    }
+}
+
+/// `ReadAsString(name)`: a string, anything else (null included) is an error.
+fn string_property(name: &'static str) -> Scalar<impl FnOnce(Token) -> Result<String, String>> {
+    Scalar(move |t| match t {
+        Token::Str(s) => Ok(s),
+        _ => Err(format!("Expected '{name}' to be of type String.")),
+    })
+}
+
+/// `ReadAsInt32/64(name)`: null → `None`; a number that is not an integer in range is a
+/// `FormatException` from `GetInt32/64`.
+fn int_property(
+    name: &'static str,
+    bits: u32,
+) -> Scalar<impl FnOnce(Token) -> Result<Option<i64>, String>> {
+    Scalar(move |t| {
+        match t {
+        Token::Null => Ok(None),
+        Token::Int(v) if bits == 32 && i32::try_from(v).is_ok() => Ok(Some(v as i64)),
+        Token::Int(v) if bits == 64 && i64::try_from(v).is_ok() => Ok(Some(v as i64)),
+        Token::Int(_) | Token::Float => Err(format!(
+            "{FORMAT_MARK}Either the JSON value is not in a supported format, or is out of bounds for an Int{bits}."
+        )),
+        _ => Err(format!("Expected '{name}' to be of type Number.")),
+    }
+    })
+}
+
+#[derive(Default)]
+struct Fields {
+    message_type: Option<i32>,
+    invocation_id: Option<String>,
+    target: Option<String>,
+    error: Option<String>,
+    allow_reconnect: bool,
+    result: Option<Value>,
+    item: Option<Value>,
+    arguments: Option<Vec<Value>>,
+    stream_ids: Option<Vec<String>>,
+    headers: Option<Headers>,
+    sequence_id: Option<i64>,
+}
+
+/// Takes a non-empty string or fails with `Missing required property '{name}'.`.
+fn required(v: Option<String>, name: &str) -> Result<String, ProtocolError> {
+    match v {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(ProtocolError::invalid_data(
+            Layer::Json,
+            texts::missing_property(name),
+        )),
+    }
+}
+
+impl Fields {
+    /// The checks ASP.NET Core makes after reading all properties, in its order.
+    fn into_parsed(self) -> Result<Parsed, ProtocolError> {
+        let missing =
+            |name: &str| ProtocolError::invalid_data(Layer::Json, texts::missing_property(name));
+        let headers = self.headers.unwrap_or_default();
+        let msg = match self.message_type {
+            None => return Err(missing("type")),
+            Some(message_type::INVOCATION) => {
+                let target = required(self.target, "target")?;
+                let Some(arguments) = self.arguments else {
+                    return Err(missing("arguments"));
+                };
+                HubMessage::Invocation(Invocation {
+                    headers,
+                    invocation_id: self.invocation_id.filter(|id| !id.is_empty()),
+                    target,
+                    arguments,
+                    stream_ids: self.stream_ids,
+                })
+            }
+            Some(message_type::STREAM_INVOCATION) => {
+                if self.target.is_none() {
+                    return Err(missing("target"));
+                }
+                let invocation_id = required(self.invocation_id, "invocationId")?;
+                let Some(arguments) = self.arguments else {
+                    return Err(missing("arguments"));
+                };
+                HubMessage::StreamInvocation(StreamInvocation {
+                    headers,
+                    invocation_id,
+                    target: required(self.target, "target")?,
+                    arguments,
+                    stream_ids: self.stream_ids,
+                })
+            }
+            Some(message_type::STREAM_ITEM) => {
+                let invocation_id = required(self.invocation_id, "invocationId")?;
+                let Some(item) = self.item else {
+                    return Err(missing("item"));
+                };
+                HubMessage::StreamItem(StreamItem {
+                    headers,
+                    invocation_id,
+                    item,
+                })
+            }
+            Some(message_type::COMPLETION) => {
+                let invocation_id = required(self.invocation_id, "invocationId")?;
+                let result = match (self.error, self.result) {
+                    (Some(_), Some(_)) => {
+                        return Err(ProtocolError::invalid_data(
+                            Layer::Json,
+                            texts::ERROR_AND_RESULT_EXCLUSIVE,
+                        ))
+                    }
+                    (Some(e), None) => CompletionResult::Error(e),
+                    (None, Some(v)) => CompletionResult::Value(v),
+                    (None, None) => CompletionResult::Void,
+                };
+                HubMessage::Completion(Completion {
+                    headers,
+                    invocation_id,
+                    result,
+                })
+            }
+            Some(message_type::CANCEL_INVOCATION) => {
+                HubMessage::CancelInvocation(CancelInvocation {
+                    headers,
+                    invocation_id: required(self.invocation_id, "invocationId")?,
+                })
+            }
+            Some(message_type::PING) => HubMessage::Ping,
+            Some(message_type::CLOSE) => HubMessage::Close(Close {
+                error: self.error,
+                allow_reconnect: self.allow_reconnect,
+            }),
+            Some(t @ (message_type::ACK | message_type::SEQUENCE)) => {
+                let Some(sequence_id) = self.sequence_id else {
+                    return Err(missing("sequenceId"));
+                };
+                let s = SequenceId { sequence_id };
+                if t == message_type::ACK {
+                    HubMessage::Ack(s)
+                } else {
+                    HubMessage::Sequence(s)
+                }
+            }
+            Some(other) => return Ok(Parsed::UnknownType(i64::from(other))),
+        };
+        Ok(Parsed::Message(msg))
+    }
+}
+
+struct MessageVisitor;
+
+impl MessageVisitor {
+    fn other<E: de::Error>(self, t: Token) -> Result<Fields, E> {
+        let name = match t {
+            Token::StartArray => "Array",
+            Token::StartObject => "Object",
+            ref other => other.name(),
+        };
+        Err(custom(format_args!(
+            "Unexpected JSON Token Type '{name}'. Expected a JSON Object."
+        )))
+    }
+}
+
+enum Field {
+    Type,
+    InvocationId,
+    StreamIds,
+    Target,
+    Error,
+    AllowReconnect,
+    Result,
+    Item,
+    Arguments,
+    Headers,
+    SequenceId,
+    Other,
+}
+
+impl<'de> de::Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a property name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Field, E> {
+        Ok(match v {
+            "type" => Field::Type,
+            "invocationId" => Field::InvocationId,
+            "streamIds" => Field::StreamIds,
+            "target" => Field::Target,
+            "error" => Field::Error,
+            "allowReconnect" => Field::AllowReconnect,
+            "result" => Field::Result,
+            "item" => Field::Item,
+            "arguments" => Field::Arguments,
+            "headers" => Field::Headers,
+            "sequenceId" => Field::SequenceId,
+            _ => Field::Other,
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for MessageVisitor {
+    type Value = Fields;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut f = Fields::default();
+        while let Some(key) = map.next_key::<Field>()? {
+            match key {
+                Field::Type => match map.next_value_seed(int_property("type", 32))? {
+                    Some(t) => f.message_type = Some(t as i32),
+                    None => return Err(custom("Expected 'type' to be of type Number.")),
+                },
+                Field::InvocationId => {
+                    f.invocation_id = Some(map.next_value_seed(string_property("invocationId"))?)
+                }
+                Field::Target => f.target = Some(map.next_value_seed(string_property("target"))?),
+                Field::Error => f.error = Some(map.next_value_seed(string_property("error"))?),
+                Field::AllowReconnect => {
+                    f.allow_reconnect = map.next_value_seed(Scalar(|t| match t {
+                        Token::Bool(b) => Ok(b),
+                        _ => Err("Expected 'allowReconnect' to be true or false.".to_owned()),
+                    }))?
+                }
+                Field::StreamIds => f.stream_ids = Some(map.next_value_seed(StreamIdsSeed)?),
+                Field::Result => f.result = Some(map.next_value_seed(ValueSeed { depth: 1 })?),
+                Field::Item => f.item = Some(map.next_value_seed(ValueSeed { depth: 1 })?),
+                Field::Arguments => f.arguments = Some(map.next_value_seed(ArgumentsSeed)?),
+                Field::Headers => f.headers = Some(map.next_value_seed(HeadersSeed)?),
+                Field::SequenceId => {
+                    f.sequence_id = map.next_value_seed(int_property("sequenceId", 64))?
+                }
+                Field::Other => map.next_value_seed(SkipSeed { depth: 1 })?,
+            }
+        }
+        Ok(f)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Fields, A::Error> {
+        self.other(Token::StartArray)
+    }
+
+    reject_scalars!();
+}
+
+struct StreamIdsSeed;
+
+impl StreamIdsSeed {
+    fn other<E: de::Error>(self, _t: Token) -> Result<Vec<String>, E> {
+        Err(custom("Expected 'streamIds' to be of type Array."))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StreamIdsSeed {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StreamIdsSeed {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of strings")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut ids = Vec::new();
+        // `Utf8JsonReader.GetString()` on another token type throws InvalidOperationException.
+        while let Some(id) = seq.next_element_seed(Scalar(|t| match t {
+            Token::Str(s) => Ok(s),
+            Token::Null => Err("Null value for 'streamIds' is not valid.".to_owned()),
+            other => Err(format!(
+                "{INVALID_OP_MARK}Cannot get the value of a token type '{}' as a string.",
+                other.name()
+            )),
+        }))? {
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Self::Value, A::Error> {
+        self.other(Token::StartObject)
+    }
+    reject_scalars!();
+}
+
+struct ArgumentsSeed;
+
+impl ArgumentsSeed {
+    fn other<E: de::Error>(self, _t: Token) -> Result<Vec<Value>, E> {
+        Err(custom("Expected 'arguments' to be of type Array."))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ArgumentsSeed {
+    type Value = Vec<Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArgumentsSeed {
+    type Value = Vec<Value>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut args = Vec::new();
+        while let Some(v) = seq.next_element_seed(ValueSeed { depth: 2 })? {
+            args.push(v);
+        }
+        Ok(args)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Self::Value, A::Error> {
+        self.other(Token::StartObject)
+    }
+    reject_scalars!();
+}
+
+struct HeadersSeed;
+
+impl HeadersSeed {
+    fn other<E: de::Error>(self, _t: Token) -> Result<Headers, E> {
+        Err(custom("Expected 'headers' to be of type StartObject."))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for HeadersSeed {
+    type Value = Headers;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Headers, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeadersSeed {
+    type Value = Headers;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of strings")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Headers, A::Error> {
+        let mut headers = Headers::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Scalar(|t| match t {
+                Token::Str(s) => Ok(s),
+                _ => Err(format!("Expected header '{key}' to be of type String.")),
+            }))?;
+            headers.insert(key, value);
+        }
+        Ok(headers)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        self.other(Token::StartArray)
+    }
+    reject_scalars!();
+}
+
+fn too_deep<E: de::Error>() -> E {
+    custom(format_args!(
+        "{SYNTAX_MARK}The maximum configured depth of {MAX_DEPTH} has been exceeded."
+    ))
+}
+
+/// Reads any JSON value into a [`Value`], enforcing System.Text.Json's depth limit.
+pub(crate) struct ValueSeed {
+    pub(crate) depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(match i64::try_from(v) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::UInt(v),
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::F64(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(ValueSeed {
+            depth: self.depth + 1,
+        })? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        let mut entries = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(ValueSeed {
+                depth: self.depth + 1,
+            })?;
+            entries.push((Value::String(k), v));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// Skips any value, enforcing the depth limit (as `Utf8JsonReader.Skip` does).
+struct SkipSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for SkipSeed {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SkipSeed {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        while seq
+            .next_element_seed(SkipSeed {
+                depth: self.depth + 1,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep());
+        }
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(SkipSeed {
+                depth: self.depth + 1,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// Appends `msg` as ASP.NET Core writes it, followed by the record separator.
+pub fn write_message(msg: &HubMessage, out: &mut Vec<u8>) {
+    write_message_body(msg, out);
+    out.push(crate::framing::RECORD_SEPARATOR);
+}
+
+/// Appends `msg` without the record separator.
+pub fn write_message_body(msg: &HubMessage, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"type\":");
+    write_i64(i64::from(msg.message_type()), out);
+    match msg {
+        HubMessage::Invocation(m) => {
+            write_headers(&m.headers, out);
+            write_invocation_id(m.invocation_id.as_deref(), out);
+            write_target_arguments(&m.target, &m.arguments, m.stream_ids.as_deref(), out);
+        }
+        HubMessage::StreamInvocation(m) => {
+            write_headers(&m.headers, out);
+            write_invocation_id(Some(&m.invocation_id), out);
+            write_target_arguments(&m.target, &m.arguments, m.stream_ids.as_deref(), out);
+        }
+        HubMessage::StreamItem(m) => {
+            write_headers(&m.headers, out);
+            write_invocation_id(Some(&m.invocation_id), out);
+            out.extend_from_slice(b",\"item\":");
+            write_value(&m.item, out);
+        }
+        HubMessage::Completion(m) => {
+            write_headers(&m.headers, out);
+            write_invocation_id(Some(&m.invocation_id), out);
+            match &m.result {
+                // An empty error is written as nothing at all, as ASP.NET Core does.
+                CompletionResult::Error(e) if !e.is_empty() => {
+                    out.extend_from_slice(b",\"error\":");
+                    write_str(e, out);
+                }
+                CompletionResult::Value(v) => {
+                    out.extend_from_slice(b",\"result\":");
+                    write_value(v, out);
+                }
+                _ => {}
+            }
+        }
+        HubMessage::CancelInvocation(m) => {
+            write_headers(&m.headers, out);
+            write_invocation_id(Some(&m.invocation_id), out);
+        }
+        HubMessage::Ping => {}
+        HubMessage::Close(c) => {
+            if let Some(e) = &c.error {
+                out.extend_from_slice(b",\"error\":");
+                write_str(e, out);
+            }
+            if c.allow_reconnect {
+                out.extend_from_slice(b",\"allowReconnect\":true");
+            }
+        }
+        HubMessage::Ack(s) | HubMessage::Sequence(s) => {
+            out.extend_from_slice(b",\"sequenceId\":");
+            write_i64(s.sequence_id, out);
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_headers(headers: &Headers, out: &mut Vec<u8>) {
+    if headers.is_empty() {
+        return;
+    }
+    out.extend_from_slice(b",\"headers\":{");
+    for (i, (k, v)) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(k, out);
+        out.push(b':');
+        write_str(v, out);
+    }
+    out.push(b'}');
+}
+
+fn write_invocation_id(id: Option<&str>, out: &mut Vec<u8>) {
+    if let Some(id) = id.filter(|id| !id.is_empty()) {
+        out.extend_from_slice(b",\"invocationId\":");
+        write_str(id, out);
+    }
+}
+
+fn write_target_arguments(
+    target: &str,
+    arguments: &[Value],
+    stream_ids: Option<&[String]>,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b",\"target\":");
+    write_str(target, out);
+    out.extend_from_slice(b",\"arguments\":[");
+    for (i, a) in arguments.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_value(a, out);
+    }
+    out.push(b']');
+    if let Some(ids) = stream_ids {
+        out.extend_from_slice(b",\"streamIds\":[");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(id, out);
+        }
+        out.push(b']');
+    }
+}
+
+/// A value's JSON text as the JSON hub protocol writes it.
+pub fn value_to_vec(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_value(v, &mut out);
+    out
+}
+
+/// Appends a value's JSON text (bin → base64, timestamp → ISO 8601, other ext → base64 of data).
+pub fn write_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => write_i64(*i, out),
+        Value::UInt(u) => {
+            use std::io::Write as _;
+            let _ = write!(out, "{u}");
+        }
+        Value::F32(f) => write_float(f64::from(*f), Some(*f), out),
+        Value::F64(f) => write_float(*f, None, out),
+        Value::String(s) => write_str(s, out),
+        Value::Binary(b) => write_str(&base64::engine::general_purpose::STANDARD.encode(b), out),
+        Value::Timestamp(t) => write_str(&t.to_iso8601(), out),
+        Value::Ext(_, data) => {
+            write_str(&base64::engine::general_purpose::STANDARD.encode(data), out)
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Map(entries) => {
+            out.push(b'{');
+            for (i, (k, val)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match k {
+                    Value::String(s) => write_str(s, out),
+                    other => {
+                        let text = value_to_vec(other);
+                        write_str(&String::from_utf8_lossy(&text), out)
+                    }
+                }
+                out.push(b':');
+                write_value(val, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_i64(i: i64, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let _ = write!(out, "{i}");
+}
+
+fn write_float(f: f64, as_f32: Option<f32>, out: &mut Vec<u8>) {
+    if !f.is_finite() {
+        // System.Text.Json refuses non-finite numbers; null is the closest JSON can say.
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let text = match as_f32 {
+        Some(f32v) => serde_json::to_string(&f32v),
+        None => serde_json::to_string(&f),
+    };
+    match text {
+        Ok(t) => out.extend_from_slice(t.as_bytes()),
+        Err(_) => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends a JSON string with System.Text.Json's relaxed escaping: `"` and `\` escaped, control
+/// characters as `\b \f \n \r \t` or `\u00XX` (upper-case hex), everything else verbatim.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0x08 => Some(b"\\b"),
+            0x0c => Some(b"\\f"),
+            0x00..=0x1f | 0x7f => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        match esc {
+            Some(e) => out.extend_from_slice(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        parse_message(s.as_bytes()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn exact_texts() {
+        assert_eq!(err("{}"), "Missing required property 'type'.");
+        assert_eq!(
+            err("{\"type\":\"foo\"}"),
+            "Expected 'type' to be of type Number."
+        );
+        assert_eq!(
+            err("null"),
+            "Unexpected JSON Token Type 'Null'. Expected a JSON Object."
+        );
+        assert_eq!(
+            err("[42]"),
+            "Unexpected JSON Token Type 'Array'. Expected a JSON Object."
+        );
+        assert_eq!(
+            err("{\"type\":1,\"headers\":{\"Foo\":42}}"),
+            "Expected header 'Foo' to be of type String."
+        );
+        assert_eq!(err(""), "Error reading JSON.");
+        assert_eq!(
+            err("{\"type\":3,\"invocationId\":\"42\",\"result\":true"),
+            "Error reading JSON."
+        );
+    }
+
+    #[test]
+    fn property_order_free_and_unknown_skipped() {
+        let p = parse_message(
+            br#"{"arguments":[1,"a"],"x":{"y":[1,2]},"target":"T","type":1,"invocationId":"7"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            Parsed::Message(HubMessage::invoke(
+                "7",
+                "T",
+                vec![Value::Int(1), Value::string("a")]
+            ))
+        );
+    }
+
+    #[test]
+    fn depth_limit() {
+        let deep = format!(
+            "{{\"type\":1,\"target\":\"T\",\"arguments\":{}{}}}",
+            "[".repeat(70),
+            "]".repeat(70)
+        );
+        assert_eq!(err(&deep), "Error reading JSON.");
+    }
+
+    #[test]
+    fn escaping() {
+        let mut out = Vec::new();
+        write_str("a\"b\\c\n\u{1e}é<", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\n\\u001Eé<\""
+        );
+    }
+}
