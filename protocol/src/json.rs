@@ -767,6 +767,21 @@ fn write_target_arguments(
     }
 }
 
+/// Parses one JSON value (any type; trailing white space allowed, nothing else after it).
+pub fn parse_value(text: &[u8]) -> Result<Value, ProtocolError> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let v = ValueSeed { depth: 0 }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| map_serde_error(&e, Layer::Json))?;
+    Ok(v)
+}
+
+/// A value's JSON text as the JSON hub protocol writes it.
+pub fn value_to_string(v: &Value) -> String {
+    String::from_utf8_lossy(&value_to_vec(v)).into_owned()
+}
+
 /// A value's JSON text as the JSON hub protocol writes it.
 pub fn value_to_vec(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();

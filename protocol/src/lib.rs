@@ -31,6 +31,7 @@ pub mod json;
 pub mod message;
 pub mod msgpack;
 pub mod negotiate;
+pub mod notation;
 #[cfg(feature = "strategies")]
 pub mod strategies;
 pub mod value;
