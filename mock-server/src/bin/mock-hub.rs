@@ -1,0 +1,98 @@
+//! `mock-hub`: run the reference SignalR hub server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use signalr_mock::{Fault, MockConfig, MockServer};
+
+/// A fully featured ASP.NET Core SignalR hub server for tests.
+///
+/// Serves the conformance hub at /conformance and the hubs of Microsoft's TypeScript client
+/// functional tests (/testhub, /testhub-nowebsockets, /authorizedhub, /uncreatable, /echo …).
+#[derive(Parser, Debug)]
+#[command(name = "mock-hub", version)]
+struct Args {
+    /// Port to listen on (0 = any free port) [default: 5000]
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to bind [default: 127.0.0.1]
+    #[arg(long)]
+    bind: Option<std::net::IpAddr>,
+    /// TOML config file (see mock-server/mock-hub.example.toml); flags override it
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Enable a fault mode (repeatable); `--fault list` prints them all
+    #[arg(long = "fault", value_name = "NAME")]
+    faults: Vec<String>,
+    /// EnableDetailedErrors for the conformance hub
+    #[arg(long)]
+    detailed_errors: bool,
+    /// Short timers for tests: 1 s keep-alive, 3 s client timeout, 2 s handshake timeout
+    #[arg(long)]
+    fast_timers: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    if args.faults.iter().any(|f| f == "list") {
+        for f in Fault::ALL {
+            println!("{:<28} {}", f.name(), f.description());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let mut config = match &args.config {
+        Some(path) => match MockConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("mock-hub: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => MockConfig::default(),
+    };
+    if let Some(p) = args.port {
+        config.port = p;
+    }
+    if let Some(b) = args.bind {
+        config.bind = b;
+    }
+    if args.detailed_errors {
+        config.enable_detailed_errors = true;
+    }
+    if args.fast_timers {
+        config = config.fast_timers();
+    }
+    for name in &args.faults {
+        match name.parse::<Fault>() {
+            Ok(f) => config.faults.push(f),
+            Err(e) => {
+                eprintln!("mock-hub: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let server = match MockServer::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mock-hub: cannot listen: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!("mock-hub listening on {}", server.base_url());
+    println!("mock-hub listening on {}", server.base_url());
+    let token = server.shutdown_token();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    server.wait().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,164 @@
+//! Server options, with ASP.NET Core's defaults, loadable from a TOML file.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::faults::Fault;
+
+/// Everything that can be configured. Every field has ASP.NET Core's default; a config file
+/// only names what it changes (see `mock-server/mock-hub.example.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct MockConfig {
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// Port (0 = any free port).
+    pub port: u16,
+    /// `HubOptions.KeepAliveInterval` in milliseconds (0 = no pings).
+    pub keep_alive_interval_ms: u64,
+    /// `HubOptions.ClientTimeoutInterval` in milliseconds, armed after the client's first Ping.
+    pub client_timeout_interval_ms: u64,
+    /// `HubOptions.HandshakeTimeout` in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// `HubOptions.MaximumReceiveMessageSize` in bytes (0 = unlimited).
+    pub maximum_receive_message_size: usize,
+    /// `HubOptions.StreamBufferCapacity`: items buffered per upload stream.
+    pub stream_buffer_capacity: usize,
+    /// `HubOptions.MaximumParallelInvocationsPerClient`.
+    pub maximum_parallel_invocations_per_client: usize,
+    /// `HubOptions.EnableDetailedErrors` for the conformance hub.
+    pub enable_detailed_errors: bool,
+    /// `HttpConnectionDispatcherOptions.AllowStatefulReconnects`.
+    pub allow_stateful_reconnects: bool,
+    /// `HubOptions.StatefulReconnectBufferSize` in bytes.
+    pub stateful_reconnect_buffer_size: usize,
+    /// `ConnectionOptions.DisconnectTimeout` in milliseconds: how long a negotiated connection
+    /// may stay without a transport.
+    pub disconnect_timeout_ms: u64,
+    /// `LongPollingOptions.PollTimeout` in milliseconds.
+    pub long_poll_timeout_ms: u64,
+    /// `HttpConnectionDispatcherOptions.MinimumProtocolVersion` (negotiate).
+    pub minimum_negotiate_version: i32,
+    /// How long a hub method waits for a client result before giving up (0 = forever, as
+    /// ASP.NET Core does without a cancellation token).
+    pub client_result_timeout_ms: u64,
+    /// Bytes queued for one slow client before its connection is aborted (ASP.NET Core
+    /// aborts a send stuck longer than `TransportSendTimeout`).
+    pub max_queued_bytes_per_connection: usize,
+    /// Negotiated connections that have not connected yet, at most (beyond: 429).
+    pub max_pending_connections: usize,
+    /// WebSocket read buffer per connection (tungstenite allocates it up front).
+    pub websocket_read_buffer_size: usize,
+    /// Key for the HS256 tokens of `/generateJwtToken` and `/contract/token`.
+    pub jwt_signing_key: String,
+    /// Deliberately broken behaviours (see `mock-hub --fault list`).
+    pub faults: Vec<Fault>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 5000,
+            keep_alive_interval_ms: 15_000,
+            client_timeout_interval_ms: 30_000,
+            handshake_timeout_ms: 15_000,
+            maximum_receive_message_size: 32_768,
+            stream_buffer_capacity: 10,
+            maximum_parallel_invocations_per_client: 1,
+            enable_detailed_errors: false,
+            allow_stateful_reconnects: false,
+            stateful_reconnect_buffer_size: 100_000,
+            disconnect_timeout_ms: 15_000,
+            long_poll_timeout_ms: 90_000,
+            minimum_negotiate_version: 0,
+            client_result_timeout_ms: 0,
+            max_queued_bytes_per_connection: 16 * 1024 * 1024,
+            max_pending_connections: 100_000,
+            websocket_read_buffer_size: 4096,
+            jwt_signing_key: "signalr-conform mock-hub development key; never use in production"
+                .to_owned(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these options.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The path.
+        path: String,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+}
+
+impl MockConfig {
+    /// Reads a TOML config file; unknown keys are errors.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Short intervals for tests: 1 s keep-alive, 3 s client timeout, 2 s handshake timeout.
+    pub fn fast_timers(mut self) -> Self {
+        self.keep_alive_interval_ms = 1_000;
+        self.client_timeout_interval_ms = 3_000;
+        self.handshake_timeout_ms = 2_000;
+        self.disconnect_timeout_ms = 2_000;
+        self.long_poll_timeout_ms = 3_000;
+        self
+    }
+
+    pub(crate) fn keep_alive(&self) -> Option<Duration> {
+        (self.keep_alive_interval_ms > 0)
+            .then(|| Duration::from_millis(self.keep_alive_interval_ms))
+    }
+    pub(crate) fn client_timeout(&self) -> Option<Duration> {
+        (self.client_timeout_interval_ms > 0)
+            .then(|| Duration::from_millis(self.client_timeout_interval_ms))
+    }
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms.max(1))
+    }
+    pub(crate) fn max_message_size(&self) -> Option<usize> {
+        (self.maximum_receive_message_size > 0).then_some(self.maximum_receive_message_size)
+    }
+    pub(crate) fn disconnect_timeout(&self) -> Duration {
+        Duration::from_millis(self.disconnect_timeout_ms.max(1))
+    }
+    pub(crate) fn client_result_timeout(&self) -> Option<Duration> {
+        (self.client_result_timeout_ms > 0)
+            .then(|| Duration::from_millis(self.client_result_timeout_ms))
+    }
+
+    /// Whether a fault mode is on.
+    pub fn has_fault(&self, f: Fault) -> bool {
+        self.faults.contains(&f)
+    }
+}

@@ -1,0 +1,107 @@
+//! Fault modes: each one breaks exactly one behaviour, so a conformance case can be shown to
+//! fail and a client library can be tested against a misbehaving server. All are off by default.
+
+use serde::Deserialize;
+
+macro_rules! faults {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal ),* $(,)?) => {
+        /// A deliberately broken behaviour.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+        pub enum Fault {
+            $( $(#[doc = $doc])* #[serde(rename = $name)] $variant, )*
+        }
+
+        impl Fault {
+            /// Every fault mode.
+            pub const ALL: &'static [Fault] = &[$(Fault::$variant),*];
+
+            /// The name used on the command line and in config files.
+            pub fn name(&self) -> &'static str {
+                match self { $(Fault::$variant => $name,)* }
+            }
+
+            /// What it breaks.
+            pub fn description(&self) -> &'static str {
+                match self { $(Fault::$variant => concat!($($doc),*).trim_start(),)* }
+            }
+
+            /// The fault with this name.
+            pub fn from_name(name: &str) -> Option<Fault> {
+                match name { $($name => Some(Fault::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+faults! {
+    /// Sends a Completion for non-blocking invocations (those without an invocation id).
+    AnswerNonBlocking = "answer-non-blocking",
+    /// Writes JSON messages without the trailing 0x1E record separator.
+    DropRecordSeparator = "drop-record-separator",
+    /// Answers invocations with a Completion whose invocation id is wrong.
+    WrongCompletionId = "wrong-completion-id",
+    /// Never sends keep-alive Pings.
+    NoKeepAlive = "no-keep-alive",
+    /// Sends the items of server-to-client streams in reverse order.
+    ReorderStreamItems = "reorder-stream-items",
+    /// Group sends also reach connections that are not in the group.
+    GroupSendLeaks = "group-send-leaks",
+    /// Leaves out `result` when the result is a falsy value (0, false, "", null).
+    DropFalsyResults = "drop-falsy-results",
+    /// Negotiate answers without `negotiateVersion` and without `connectionToken`.
+    NegotiateWithoutVersion = "negotiate-without-version",
+    /// Negotiate returns a connectionToken equal to the connectionId and accepts either on transports.
+    TokenEqualsId = "token-equals-id",
+    /// Hub method names are matched case-sensitively.
+    CaseSensitiveMethods = "case-sensitive-methods",
+    /// Error texts are replaced by a generic "error" string.
+    WrongErrorTexts = "wrong-error-texts",
+    /// Ignores CancelInvocation: streams run to their end.
+    IgnoreCancelInvocation = "ignore-cancel-invocation",
+    /// Never sends a Close message before ending a connection.
+    NoCloseMessage = "no-close-message",
+    /// Does not enforce MaximumReceiveMessageSize.
+    NoMessageSizeLimit = "no-message-size-limit",
+    /// Accepts any handshake, even unknown protocols and versions.
+    AcceptAnyHandshake = "accept-any-handshake",
+    /// `Clients.Others` also delivers to the caller.
+    OthersIncludesCaller = "others-includes-caller",
+    /// Sends a Completion with a result for server-to-client streams.
+    StreamCompletionWithResult = "stream-completion-with-result",
+    /// Writes MessagePack binary values (bin) as strings and timestamps as integers.
+    LossyMessagePackTypes = "lossy-messagepack-types",
+    /// Writes the 2-element MessagePack Close (no allowReconnect).
+    ShortMessagePackClose = "short-messagepack-close",
+    /// Never times out a silent client.
+    NoClientTimeout = "no-client-timeout",
+    /// Closes the connection on an unknown message type instead of ignoring it.
+    RejectUnknownMessageTypes = "reject-unknown-message-types",
+    /// Sends Ack and Sequence messages even when stateful reconnect was not negotiated.
+    UnsolicitedAck = "unsolicited-ack",
+    /// Negotiate answers 400 when `negotiateVersion` is missing.
+    RequireNegotiateVersion = "require-negotiate-version",
+    /// Runs invocations of one connection in parallel (completions can overtake each other).
+    ParallelInvocations = "parallel-invocations",
+    /// Sends each stream item twice.
+    DuplicateStreamItems = "duplicate-stream-items",
+    /// Ignores the handshake timeout.
+    NoHandshakeTimeout = "no-handshake-timeout",
+    /// Client results are never delivered: the server-to-client Invocation has no invocation id.
+    ClientResultWithoutId = "client-result-without-id",
+    /// Answers the handshake after a delay of 3 seconds.
+    SlowHandshake = "slow-handshake",
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::from_name(s)
+            .ok_or_else(|| format!("unknown fault '{s}' (see `mock-hub --fault list`)"))
+    }
+}

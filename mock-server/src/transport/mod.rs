@@ -1,0 +1,84 @@
+//! Transports turn an HTTP exchange into a duplex byte stream for the hub connection.
+//!
+//! The hub connection ([`crate::connection`]) only sees [`Transport`]: bytes in, framed bytes
+//! out, and whether the peer left gracefully. WebSockets implement it over one socket;
+//! Server-Sent Events and Long Polling implement it over channels fed by HTTP requests.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use signalr_protocol::TransferFormat;
+
+pub mod websockets;
+
+/// Which transport a connection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// WebSockets.
+    WebSockets,
+    /// Server-Sent Events (+ POST).
+    ServerSentEvents,
+    /// Long Polling (GET polls + POST + DELETE).
+    LongPolling,
+}
+
+impl TransportKind {
+    /// The name negotiate and `GetActiveTransportName` use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TransportKind::WebSockets => "WebSockets",
+            TransportKind::ServerSentEvents => "ServerSentEvents",
+            TransportKind::LongPolling => "LongPolling",
+        }
+    }
+
+    /// The transfer formats it carries.
+    pub fn supports(&self, format: TransferFormat) -> bool {
+        !(matches!(self, TransportKind::ServerSentEvents) && format == TransferFormat::Binary)
+    }
+
+    /// `HttpTransportType` flag value.
+    pub fn flag(&self) -> u8 {
+        match self {
+            TransportKind::WebSockets => 1,
+            TransportKind::ServerSentEvents => 2,
+            TransportKind::LongPolling => 4,
+        }
+    }
+}
+
+/// What the peer did.
+#[derive(Debug)]
+pub enum Received {
+    /// Bytes (message boundaries mean nothing).
+    Data(Bytes),
+    /// The peer closed (`graceful`: a WebSocket Close frame, an SSE/LP DELETE … ).
+    Closed {
+        /// Whether the peer said goodbye rather than vanishing.
+        graceful: bool,
+    },
+}
+
+/// A duplex byte stream to one client.
+pub trait Transport: Send + 'static {
+    /// Which transport this is.
+    fn kind(&self) -> TransportKind;
+
+    /// The next thing the peer did. Must be cancel-safe (it is raced against timers).
+    fn recv(&mut self) -> impl Future<Output = Received> + Send;
+
+    /// Sends framed bytes (one or more whole messages) in the given format.
+    fn send(
+        &mut self,
+        data: Bytes,
+        format: TransferFormat,
+    ) -> impl Future<Output = Result<(), ()>> + Send;
+
+    /// Ends the transport from the server side.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Long Polling keeps itself alive: no hub Pings.
+    fn inherent_keep_alive(&self) -> bool {
+        self.kind() == TransportKind::LongPolling
+    }
+}

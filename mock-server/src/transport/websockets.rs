@@ -1,0 +1,88 @@
+//! WebSockets: one socket, text frames for JSON and binary frames for MessagePack; the server
+//! ignores the opcode and frame boundaries of what it receives.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use signalr_protocol::TransferFormat;
+
+use super::{Received, Transport, TransportKind};
+
+/// How long to wait for the client's Close frame after sending ours (`WebSocketOptions.CloseTimeout`).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A WebSocket carrying one hub (or raw) connection.
+pub struct WebSocketTransport {
+    ws: WebSocket,
+    closed: bool,
+}
+
+impl WebSocketTransport {
+    /// Wraps an accepted socket.
+    pub fn new(ws: WebSocket) -> Self {
+        Self { ws, closed: false }
+    }
+}
+
+impl Transport for WebSocketTransport {
+    fn kind(&self) -> TransportKind {
+        TransportKind::WebSockets
+    }
+
+    async fn recv(&mut self) -> Received {
+        if self.closed {
+            return std::future::pending().await;
+        }
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(t))) => return Received::Data(Bytes::from(t)),
+                Some(Ok(Message::Binary(b))) => return Received::Data(b),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(Message::Close(_))) => {
+                    self.closed = true;
+                    return Received::Closed { graceful: true };
+                }
+                Some(Err(_)) | None => {
+                    self.closed = true;
+                    return Received::Closed { graceful: false };
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, data: Bytes, format: TransferFormat) -> Result<(), ()> {
+        let msg = match format {
+            TransferFormat::Binary => Message::Binary(data),
+            TransferFormat::Text => match Utf8Bytes::try_from(data.clone()) {
+                Ok(t) => Message::Text(t),
+                // Raw echo of non-UTF-8 bytes: a text frame cannot carry them.
+                Err(_) => Message::Binary(data),
+            },
+        };
+        self.ws.send(msg).await.map_err(|_| ())
+    }
+
+    async fn close(&mut self) {
+        let _ = self
+            .ws
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: Utf8Bytes::from_static(""),
+            })))
+            .await;
+        if !self.closed {
+            // Wait (bounded) for the client's Close frame so the close is clean on both sides.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+                while let Some(Ok(m)) = self.ws.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+            self.closed = true;
+        }
+    }
+}
