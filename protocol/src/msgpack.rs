@@ -16,6 +16,9 @@ use crate::value::{Timestamp, Value};
 /// Deepest nesting of values read (MessagePack-CSharp's `UntrustedData` default is 500).
 pub const MAX_DEPTH: usize = 500;
 
+/// Most elements reserved up front for one array or map (more grow as they are read).
+const PREALLOC_LIMIT: usize = 64;
+
 /// Why a primitive read failed (wrapped into a field-specific text by the caller).
 #[derive(Debug)]
 enum ReadError {
@@ -30,6 +33,15 @@ enum ReadError {
 }
 
 impl ReadError {
+    /// The .NET exception type MessagePack-CSharp throws for this failure.
+    fn exception(&self) -> &'static str {
+        match self {
+            ReadError::EndOfData => "EndOfStreamException",
+            ReadError::Code(_) | ReadError::TooDeep => "MessagePackSerializationException",
+            ReadError::Overflow => "OverflowException",
+        }
+    }
+
     /// MessagePack-CSharp's own text for this failure (used when ASP.NET Core does not wrap it).
     fn text(&self) -> String {
         match self {
@@ -158,6 +170,10 @@ impl<'a> Reader<'a> {
             }
             _ => return Err(ReadError::Code(c)),
         };
+        // MessagePack-CSharp refuses a count the remaining bytes cannot hold (one byte each).
+        if n > self.remaining() {
+            return Err(ReadError::EndOfData);
+        }
         Ok(n)
     }
 
@@ -178,6 +194,9 @@ impl<'a> Reader<'a> {
             }
             _ => return Err(ReadError::Code(c)),
         };
+        if n.saturating_mul(2) > self.remaining() {
+            return Err(ReadError::EndOfData);
+        }
         Ok(n)
     }
 
@@ -328,7 +347,7 @@ impl<'a> Reader<'a> {
                 if n > self.remaining() {
                     return Err(ReadError::EndOfData);
                 }
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOC_LIMIT));
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
                 }
@@ -342,7 +361,7 @@ impl<'a> Reader<'a> {
                 if n.saturating_mul(2) > self.remaining() {
                     return Err(ReadError::EndOfData);
                 }
-                let mut entries = Vec::with_capacity(n);
+                let mut entries = Vec::with_capacity(n.min(PREALLOC_LIMIT));
                 for _ in 0..n {
                     let k = self.value(depth + 1)?;
                     let v = self.value(depth + 1)?;
@@ -424,7 +443,7 @@ fn read_arguments(r: &mut Reader<'_>) -> Result<Vec<Value>, String> {
     let count = r
         .array_header()
         .map_err(|_| "Reading array length for 'arguments' failed.".to_owned())?;
-    let mut args = Vec::with_capacity(count.min(r.remaining()));
+    let mut args = Vec::with_capacity(count.min(PREALLOC_LIMIT));
     for i in 0..count {
         match r.value(1) {
             Ok(v) => args.push(v),
@@ -446,16 +465,12 @@ fn read_stream_ids(r: &mut Reader<'_>) -> Result<Option<Vec<String>>, ProtocolEr
     if count == 0 {
         return Ok(None);
     }
-    let mut ids = Vec::with_capacity(count.min(r.remaining()));
+    let mut ids = Vec::with_capacity(count.min(PREALLOC_LIMIT));
     for _ in 0..count {
         // ASP.NET Core does not wrap this read: MessagePack's own exception surfaces.
-        let id = r.string().map_err(|e| {
-            ProtocolError::new(
-                Layer::MessagePack,
-                "MessagePackSerializationException",
-                e.text(),
-            )
-        })?;
+        let id = r
+            .string()
+            .map_err(|e| ProtocolError::new(Layer::MessagePack, e.exception(), e.text()))?;
         match id {
             Some(id) if !id.is_empty() => ids.push(id),
             _ => return Err(null_or_empty("value in streamIds received")),
@@ -467,13 +482,9 @@ fn read_stream_ids(r: &mut Reader<'_>) -> Result<Option<Vec<String>>, ProtocolEr
 /// Parses one message payload (the bytes after the VarInt prefix).
 pub fn parse_message(payload: &[u8]) -> Result<Parsed, ProtocolError> {
     let mut r = Reader::new(payload);
-    let item_count = r.array_header().map_err(|e| {
-        ProtocolError::new(
-            Layer::MessagePack,
-            "MessagePackSerializationException",
-            e.text(),
-        )
-    })?;
+    let item_count = r
+        .array_header()
+        .map_err(|e| ProtocolError::new(Layer::MessagePack, e.exception(), e.text()))?;
     let ty = r
         .int32()
         .map_err(|e| field_error("Reading 'messageType' as Int32 failed.", &e))?;
@@ -575,11 +586,7 @@ pub fn parse_message(payload: &[u8]) -> Result<Parsed, ProtocolError> {
                 },
                 2 => CompletionResult::Void,
                 3 => CompletionResult::Value(r.value(1).map_err(|e| {
-                    ProtocolError::new(
-                        Layer::MessagePack,
-                        "MessagePackSerializationException",
-                        e.text(),
-                    )
+                    ProtocolError::new(Layer::MessagePack, e.exception(), e.text())
                 })?),
                 _ => {
                     return Err(ProtocolError::invalid_data(
@@ -639,13 +646,9 @@ pub fn parse_message(payload: &[u8]) -> Result<Parsed, ProtocolError> {
 /// Parses one value (e.g. a hex snippet typed by a user); trailing bytes are an error.
 pub fn parse_value(bytes: &[u8]) -> Result<Value, ProtocolError> {
     let mut r = Reader::new(bytes);
-    let v = r.value(0).map_err(|e| {
-        ProtocolError::new(
-            Layer::MessagePack,
-            "MessagePackSerializationException",
-            e.text(),
-        )
-    })?;
+    let v = r
+        .value(0)
+        .map_err(|e| ProtocolError::new(Layer::MessagePack, e.exception(), e.text()))?;
     if r.remaining() != 0 {
         return Err(ProtocolError::invalid_data(
             Layer::MessagePack,
@@ -970,7 +973,7 @@ mod tests {
         let bytes = hex("96 01 80 c0 a1 54 dd ff ff ff ff");
         match parse_message(&bytes).unwrap() {
             Parsed::InvocationBindingFailure { error, .. } => {
-                assert!(error.starts_with("Error binding argument 1."), "{error}")
+                assert_eq!(error, "Reading array length for 'arguments' failed.")
             }
             other => panic!("{other:?}"),
         }

@@ -76,8 +76,9 @@ pub fn percent_decode(s: &str) -> String {
                 i += 1;
             }
             b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
+                let hex = (b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+                    .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
+                    .flatten()
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(v) => {

@@ -73,6 +73,10 @@ pub fn value_to_notation(v: &Value) -> Value {
         Value::F64(f) if f.is_finite() => Value::F64(*f),
         Value::F64(f) => tagged("$f64", float_note(*f)),
         Value::Binary(b) => tagged("$bin", Value::String(b64(b))),
+        // ISO 8601 text has 4-digit years; other instants keep their raw extension bytes.
+        Value::Timestamp(t) if !(-62_135_596_800..253_402_300_800).contains(&t.seconds) => {
+            value_to_notation(&Value::Ext(-1, t.to_ext_payload()))
+        }
         Value::Timestamp(t) => tagged("$timestamp", Value::String(timestamp_text(t))),
         Value::Ext(ty, data) => Value::Map(vec![
             (Value::string("$ext"), Value::Int(i64::from(*ty))),
@@ -175,7 +179,12 @@ pub fn value_from_notation(v: &Value) -> Result<Value, String> {
                         .and_then(Value::as_i64)
                         .and_then(|t| i8::try_from(t).ok())
                         .ok_or("$ext: expected an extension type from -128 to 127")?;
-                    Value::Ext(ty, unb64(get("data"), "$ext data")?)
+                    let data = unb64(get("data"), "$ext data")?;
+                    // Read back the way the MessagePack reader reads extension -1.
+                    match (ty, Timestamp::from_ext_payload(&data)) {
+                        (-1, Some(t)) => Value::Timestamp(t),
+                        _ => Value::Ext(ty, data),
+                    }
                 }
                 Some("$map") => {
                     let pairs = get("$map")
@@ -193,9 +202,11 @@ pub fn value_from_notation(v: &Value) -> Result<Value, String> {
                             .collect::<Result<_, String>>()?,
                     )
                 }
-                Some(other) => return Err(format!(
+                Some(other) => {
+                    return Err(format!(
                     "unknown tag '{other}' (expected $f32, $f64, $bin, $timestamp, $ext or $map)"
-                )),
+                ))
+                }
             }
         }
         other => other.clone(),
