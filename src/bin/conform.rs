@@ -1,1 +1,5 @@
-fn main() {}
+//! `conform`: see `conform --help`.
+
+fn main() -> std::process::ExitCode {
+    signalr_conform::app::main()
+}

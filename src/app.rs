@@ -1,0 +1,495 @@
+//! The `conform` command line: argument definitions and the wiring of cases, runner, target
+//! and reports. `bin/conform.rs` only calls [`main`].
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use signalr_protocol::HubProtocol;
+
+use crate::baseline::Baseline;
+use crate::cases::{self, glob_match, Execution};
+use crate::client::Target;
+use crate::report;
+use crate::result::RunResult;
+use crate::runner::{self, RunOptions};
+
+/// Exit code: every requirement held.
+pub const EXIT_PASS: u8 = 0;
+/// Exit code: a conformance failure (FAIL, ERROR, NON-STRICT with --strict, stale baseline).
+pub const EXIT_FAIL: u8 = 1;
+/// Exit code: bad arguments, case files or baseline.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the target could not be reached.
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// SignalR conformance runner.
+///
+/// Runs data-driven conformance cases against a SignalR hub (`--target URL`, the hub's URL,
+/// which must host the conformance hub contract in fixtures/contract/CONTRACT.md) or, without
+/// `--target`, against the embedded mock-hub. Exit codes: 0 pass, 1 conformance failure,
+/// 2 usage or configuration error, 3 target unreachable.
+#[derive(Parser, Debug)]
+#[command(
+    name = "conform",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A tool instead of a run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Run options.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Decode captured hub protocol bytes: one JSON line per message.
+    Decode(DecodeArgs),
+    /// Encode JSON lines (the decode notation) into hub protocol bytes.
+    Encode(EncodeArgs),
+}
+
+/// Protocol names on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    /// The JSON hub protocol.
+    Json,
+    /// The MessagePack hub protocol.
+    Messagepack,
+}
+
+impl From<ProtocolArg> for HubProtocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Json => HubProtocol::Json,
+            ProtocolArg::Messagepack => HubProtocol::MessagePack,
+        }
+    }
+}
+
+/// `conform decode`.
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    /// Hub protocol of the bytes.
+    #[arg(long, value_enum)]
+    pub protocol: ProtocolArg,
+    /// The input is framed (0x1E separators / VarInt prefixes) and may hold several messages.
+    #[arg(long)]
+    pub framed: bool,
+    /// The input starts with a handshake request or response.
+    #[arg(long)]
+    pub handshake: bool,
+    /// With @file or -: the content is hex text rather than raw bytes.
+    #[arg(long)]
+    pub hex_input: bool,
+    /// Hex bytes, @FILE (raw bytes) or - (raw bytes on stdin).
+    pub input: String,
+}
+
+/// `conform encode`.
+#[derive(Args, Debug)]
+pub struct EncodeArgs {
+    /// Hub protocol to write.
+    #[arg(long, value_enum)]
+    pub protocol: ProtocolArg,
+    /// Write raw bytes to stdout instead of hex.
+    #[arg(long)]
+    pub raw: bool,
+    /// One message without its separator or length prefix.
+    #[arg(long)]
+    pub unframed: bool,
+    /// JSON lines (one message each), @FILE, or - for stdin (the default).
+    #[arg(default_value = "-")]
+    pub input: String,
+}
+
+/// Options of a conformance run.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The hub URL to test (e.g. http://localhost:5000/conformance). Without it the embedded
+    /// mock-hub is started and tested.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Load cases from this directory instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub cases: Option<PathBuf>,
+    /// Run only executions matching this glob (repeatable; `*` within a segment, `**` across).
+    #[arg(long = "case", value_name = "GLOB")]
+    pub case: Vec<String>,
+    /// Skip executions matching this glob (repeatable).
+    #[arg(long = "skip", value_name = "GLOB")]
+    pub skip: Vec<String>,
+    /// Run only cases with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// List the executions that would run, then exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Parallel executions.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub jobs: usize,
+    /// Default timeout of an expectation, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub timeout: u64,
+    /// Multiply every timeout and wait (e.g. 3 on a slow CI machine).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub time_scale: f64,
+    /// Extra request header `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+    /// Bearer token for every request.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// NON-STRICT (a broken SHOULD) fails the run.
+    #[arg(long)]
+    pub strict: bool,
+    /// `slow` also runs cases that wait out real intervals (15 s keep-alive, 30 s timeouts).
+    #[arg(long, value_enum, default_value = "default")]
+    pub tier: TierArg,
+    /// Write the JSON report (schema: docs/report-schema.md).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write a Markdown summary (for $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Known failures that must keep failing (one execution name or glob per line).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write the failing executions of this run as a baseline.
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// Keep transcripts of passing executions too (JSON/HTML reports).
+    #[arg(long)]
+    pub trace: bool,
+    /// Print full transcripts of failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// No progress bar and no per-case lines: only failures and the tally.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Embedded mock-hub only: enable a fault mode (repeatable; see `mock-hub --fault list`).
+    #[arg(long = "mock-fault", value_name = "NAME")]
+    pub mock_fault: Vec<String>,
+}
+
+/// Tiers.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TierArg {
+    /// Cases that finish quickly.
+    Default,
+    /// Also cases that wait out real intervals.
+    Slow,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Decode(a)) => decode_cmd(a),
+        Some(Command::Encode(a)) => encode_cmd(a),
+        None => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("conform: cannot start the runtime: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            ExitCode::from(rt.block_on(run_cmd(cli.run)))
+        }
+    }
+}
+
+fn read_input(arg: &str) -> Result<Vec<u8>, String> {
+    if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        Ok(buf)
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
+    } else {
+        Err(String::new())
+    }
+}
+
+fn decode_cmd(a: DecodeArgs) -> ExitCode {
+    let bytes = match read_input(&a.input) {
+        Ok(b) if a.hex_input => match crate::inspect::parse_hex(&String::from_utf8_lossy(&b)) {
+            Ok(b) => b,
+            Err(e) => return fail_line(&format!("invalid hex input: {e}")),
+        },
+        Ok(b) => b,
+        Err(e) if !e.is_empty() => return fail_line(&e),
+        Err(_) => match crate::inspect::parse_hex(&a.input) {
+            Ok(b) => b,
+            Err(e) => {
+                return fail_line(&format!(
+                    "invalid hex input: {e} (use @FILE or - for raw bytes)"
+                ))
+            }
+        },
+    };
+    let opts = crate::inspect::DecodeOptions {
+        protocol: a.protocol.into(),
+        framed: a.framed,
+        handshake: a.handshake,
+    };
+    match crate::inspect::decode(&bytes, opts) {
+        Ok(lines) => {
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail_line(&e),
+    }
+}
+
+fn encode_cmd(a: EncodeArgs) -> ExitCode {
+    let text = match read_input(&a.input) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if !e.is_empty() => return fail_line(&e),
+        Err(_) => a.input.clone(),
+    };
+    match crate::inspect::encode(&text, a.protocol.into(), !a.unframed) {
+        Ok(bytes) => {
+            let mut out = std::io::stdout().lock();
+            if a.raw {
+                let _ = out.write_all(&bytes);
+            } else {
+                let _ = writeln!(out, "{}", crate::inspect::to_hex(&bytes));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail_line(&e),
+    }
+}
+
+fn fail_line(e: &str) -> ExitCode {
+    eprintln!("conform: {e}");
+    ExitCode::from(EXIT_FAIL)
+}
+
+fn usage(e: impl std::fmt::Display) -> u8 {
+    eprintln!("conform: {e}");
+    EXIT_USAGE
+}
+
+/// Selects executions by `--case`, `--skip` and `--tag`.
+pub fn select(all: Vec<Execution>, a: &RunArgs) -> Vec<Execution> {
+    all.into_iter()
+        .filter(|e| a.case.is_empty() || a.case.iter().any(|g| glob_match(g, &e.name)))
+        .filter(|e| !a.skip.iter().any(|g| glob_match(g, &e.name)))
+        .filter(|e| a.tag.is_empty() || a.tag.iter().any(|t| e.case.tags.contains(t)))
+        .collect()
+}
+
+/// Builds the target from the arguments (`None` URL = not given).
+pub fn target(a: &RunArgs, url: &str) -> Result<Target, String> {
+    let hub_url =
+        reqwest::Url::parse(url).map_err(|e| format!("invalid --target URL '{url}': {e}"))?;
+    if !matches!(hub_url.scheme(), "http" | "https") {
+        return Err(format!("--target must be an http(s) URL, not '{url}'"));
+    }
+    let mut headers = Vec::new();
+    for h in &a.header {
+        let Some((k, v)) = h.split_once(':') else {
+            return Err(format!("--header '{h}' must look like 'Name: value'"));
+        };
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Ok(Target {
+        hub_url,
+        headers,
+        access_token: a.token.clone(),
+    })
+}
+
+/// Runs the suite; returns the exit code.
+pub async fn run_cmd(a: RunArgs) -> u8 {
+    let cases = match &a.cases {
+        Some(dir) => cases::load_dir(dir),
+        None => cases::embedded(),
+    };
+    let cases = match cases {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let executions = select(cases::expand(&cases), &a);
+    if a.list {
+        let mut out = std::io::stdout().lock();
+        for e in &executions {
+            let _ = writeln!(out, "{}  [{}] {}", e.name, e.case.level, e.case.title);
+        }
+        return EXIT_PASS;
+    }
+    if executions.is_empty() {
+        return usage("no case matches the filters");
+    }
+    if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
+        return usage("--time-scale must be a positive number");
+    }
+    let baseline = match &a.baseline {
+        Some(p) => match std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Baseline::parse(&t))
+        {
+            Ok(b) => Some(b),
+            Err(e) => return usage(format!("baseline {}: {e}", p.display())),
+        },
+        None => None,
+    };
+    // The embedded mock-hub, with short timers so timing cases run in the default tier.
+    let mut embedded = None;
+    let url = match &a.target {
+        Some(u) => u.clone(),
+        None => {
+            let mut config = signalr_mock::MockConfig {
+                port: 0,
+                ..signalr_mock::MockConfig::default().fast_timers()
+            };
+            for f in &a.mock_fault {
+                match f.parse() {
+                    Ok(f) => config.faults.push(f),
+                    Err(e) => return usage(e),
+                }
+            }
+            match signalr_mock::MockServer::start(config).await {
+                Ok(s) => {
+                    let url = s.hub_url("conformance");
+                    embedded = Some(s);
+                    url
+                }
+                Err(e) => return usage(format!("cannot start the embedded mock-hub: {e}")),
+            }
+        }
+    };
+    if a.target.is_some() && !a.mock_fault.is_empty() {
+        return usage("--mock-fault only applies to the embedded mock-hub (no --target)");
+    }
+    let target = match target(&a, &url) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let mut opts = RunOptions::new(target);
+    opts.jobs = a.jobs.max(1);
+    opts.time_scale = a.time_scale;
+    opts.step_timeout = Duration::from_millis(a.timeout.max(1));
+    opts.strict = a.strict;
+    opts.slow = a.tier == TierArg::Slow;
+    opts.trace_all = a.trace;
+    opts.embedded = embedded.is_some();
+    let opts = Arc::new(opts);
+    let info = match runner::probe(&opts).await {
+        Ok(i) => Arc::new(i),
+        Err(e) => {
+            eprintln!("conform: {e}");
+            return EXIT_UNREACHABLE;
+        }
+    };
+    let progress = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(executions.len() as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed}] {bar:40} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb
+    });
+    let on_done: Option<runner::OnDone> = progress.clone().map(|pb| {
+        Arc::new(move |o: &crate::result::Outcome| {
+            pb.inc(1);
+            if o.verdict == crate::result::Verdict::Fail {
+                pb.set_message(format!("last failure: {}", o.name));
+            }
+        }) as runner::OnDone
+    });
+    let mut result = runner::run(executions, info, opts, on_done).await;
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    if let Some(b) = &baseline {
+        for unmatched in b.apply(&mut result) {
+            eprintln!("conform: baseline entry '{unmatched}' matches no execution of this run");
+        }
+    }
+    if let Some(s) = embedded {
+        s.shutdown().await;
+    }
+    if let Err(e) = write_reports(&a, &result) {
+        return usage(e);
+    }
+    let text = if a.quiet {
+        quiet_report(&result, a.verbose)
+    } else {
+        report::terminal(&result, a.verbose)
+    };
+    print!("{text}");
+    if result.failed() {
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
+    }
+}
+
+fn quiet_report(r: &RunResult, verbose: bool) -> String {
+    let mut s = String::new();
+    for o in &r.outcomes {
+        if matches!(
+            o.verdict,
+            crate::result::Verdict::Fail | crate::result::Verdict::Error
+        ) {
+            s.push_str(&report::failure_details(
+                o,
+                if verbose { usize::MAX } else { 20 },
+            ));
+            s.push('\n');
+        }
+    }
+    s.push_str(&report::terminal::tally(r));
+    s
+}
+
+fn write_reports(a: &RunArgs, r: &RunResult) -> Result<(), String> {
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(p) = &a.json {
+        write(p, report::json(r))?;
+    }
+    if let Some(p) = &a.junit {
+        write(p, report::junit(r))?;
+    }
+    if let Some(p) = &a.html {
+        write(p, report::html(r))?;
+    }
+    if let Some(p) = &a.markdown {
+        write(p, report::markdown(r))?;
+    }
+    if let Some(p) = &a.write_baseline {
+        write(p, Baseline::from_failures(r))?;
+    }
+    Ok(())
+}

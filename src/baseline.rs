@@ -1,0 +1,89 @@
+//! Baselines of known failures: executions that are allowed to fail, and must keep failing.
+//!
+//! The file lists one execution name or glob per line (`#` starts a comment):
+//!
+//! ```text
+//! # our server sends Pings only every 20 s
+//! keepalive/ping-interval[websockets,json]
+//! streaming/cancel-*
+//! ```
+//!
+//! A listed execution that fails is a known failure (it does not fail the run); one that now
+//! passes is stale and fails the run, so the baseline only ever shrinks.
+
+use crate::cases::glob_match;
+use crate::result::{BaselineStatus, RunResult, Totals, Verdict};
+
+/// A parsed baseline.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    entries: Vec<String>,
+}
+
+impl Baseline {
+    /// Parses baseline text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line.contains(char::is_whitespace) {
+                return Err(format!(
+                    "line {}: '{line}' is not one execution name or glob",
+                    i + 1
+                ));
+            }
+            entries.push(line.to_owned());
+        }
+        Ok(Self { entries })
+    }
+
+    /// The entries.
+    pub fn entries(&self) -> &[String] {
+        &self.entries
+    }
+
+    /// Marks known failures and stale entries; returns entries that matched no execution.
+    pub fn apply(&self, r: &mut RunResult) -> Vec<String> {
+        let mut matched = vec![false; self.entries.len()];
+        for o in &mut r.outcomes {
+            let Some(i) = self.entries.iter().position(|e| glob_match(e, &o.name)) else {
+                continue;
+            };
+            matched[i] = true;
+            o.baseline = match o.verdict {
+                Verdict::Fail | Verdict::NonStrict | Verdict::Error | Verdict::Informational => {
+                    Some(BaselineStatus::KnownFailure)
+                }
+                Verdict::Pass => Some(BaselineStatus::Stale),
+                Verdict::Skipped | Verdict::Unimplemented => None,
+            };
+        }
+        r.totals = Totals::of(&r.outcomes);
+        self.entries
+            .iter()
+            .zip(matched)
+            .filter(|(_, m)| !m)
+            .map(|(e, _)| e.clone())
+            .collect()
+    }
+
+    /// A baseline listing every failing execution of `r`.
+    pub fn from_failures(r: &RunResult) -> String {
+        let mut s = String::from(
+            "# conform baseline: executions known to fail (one name or glob per line)\n",
+        );
+        for o in &r.outcomes {
+            if matches!(
+                o.verdict,
+                Verdict::Fail | Verdict::NonStrict | Verdict::Error
+            ) {
+                s.push_str(&o.name);
+                s.push('\n');
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,724 @@
+//! A raw, scriptable SignalR client: negotiate, the three transports, typed messages or raw
+//! bytes in any chunking, and a transcript of everything on the wire.
+//!
+//! Unlike a real client it never does anything on its own (no pings, no reconnects, no
+//! handshake unless told), so a case controls every byte.
+
+pub mod transcript;
+mod transports;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use signalr_protocol::error::ProtocolError;
+use signalr_protocol::handshake::{self, HandshakeRequest, HandshakeResponse};
+use signalr_protocol::{
+    framing, HubMessage, HubProtocol, MessageReader, NegotiateResponse, Parsed,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use transcript::{Direction, Transcript};
+use transports::Conn;
+
+/// Transports, as cases name them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum TransportKind {
+    /// `WebSockets`.
+    #[serde(rename = "websockets")]
+    WebSockets,
+    /// `ServerSentEvents`.
+    #[serde(rename = "sse")]
+    ServerSentEvents,
+    /// `LongPolling`.
+    #[serde(rename = "longpolling")]
+    LongPolling,
+}
+
+impl TransportKind {
+    /// All three.
+    pub const ALL: [TransportKind; 3] = [
+        TransportKind::WebSockets,
+        TransportKind::ServerSentEvents,
+        TransportKind::LongPolling,
+    ];
+
+    /// Negotiate's name.
+    pub fn negotiate_name(&self) -> &'static str {
+        match self {
+            TransportKind::WebSockets => "WebSockets",
+            TransportKind::ServerSentEvents => "ServerSentEvents",
+            TransportKind::LongPolling => "LongPolling",
+        }
+    }
+
+    /// The short name used in case names (`websockets`, `sse`, `longpolling`).
+    pub fn short(&self) -> &'static str {
+        match self {
+            TransportKind::WebSockets => "websockets",
+            TransportKind::ServerSentEvents => "sse",
+            TransportKind::LongPolling => "longpolling",
+        }
+    }
+
+    /// Parses a short or negotiate name (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| {
+            t.short().eq_ignore_ascii_case(s) || t.negotiate_name().eq_ignore_ascii_case(s)
+        })
+    }
+}
+
+/// Where and how to reach the server.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The hub URL (`http://host/conformance`).
+    pub hub_url: reqwest::Url,
+    /// Extra headers for every request.
+    pub headers: Vec<(String, String)>,
+    /// A bearer token for every request (header for HTTP, `access_token` for WS/SSE).
+    pub access_token: Option<String>,
+}
+
+impl Target {
+    /// A URL relative to the hub URL: `suffix` appended to its path, then `query`.
+    pub fn url(&self, suffix: &str, query: &str) -> reqwest::Url {
+        let mut u = self.hub_url.clone();
+        let path = format!("{}{}", u.path().trim_end_matches('/'), suffix);
+        u.set_path(&path);
+        u.set_query((!query.is_empty()).then_some(query));
+        u
+    }
+
+    /// A URL at the hub's parent path (`/contract/token` next to `/conformance`).
+    pub fn sibling_url(&self, path: &str) -> reqwest::Url {
+        let mut u = self.hub_url.clone();
+        let parent = match u.path().trim_end_matches('/').rsplit_once('/') {
+            Some((p, _)) => p.to_owned(),
+            None => String::new(),
+        };
+        u.set_path(&format!("{parent}/{}", path.trim_start_matches('/')));
+        u.set_query(None);
+        u
+    }
+}
+
+/// An HTTP exchange's result.
+#[derive(Debug, Clone, Default)]
+pub struct HttpResult {
+    /// Status code.
+    pub status: u16,
+    /// Response headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl HttpResult {
+    /// A header's value (first occurrence).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of a header.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// How the transport ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// WebSocket close code, if a Close frame arrived.
+    pub code: Option<u16>,
+    /// Close reason / description.
+    pub reason: String,
+    /// HTTP status that ended an SSE stream or a poll (204 for a closed Long Polling connection).
+    pub http_status: Option<u16>,
+}
+
+/// What a receive can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecvError {
+    /// Nothing arrived in time.
+    #[error("nothing arrived within {0:?}")]
+    Timeout(Duration),
+    /// The transport ended.
+    #[error("the connection closed ({})", describe_close(.0))]
+    Closed(CloseInfo),
+    /// The server sent bytes that are not valid in the protocol.
+    #[error("the server sent invalid data: {0}")]
+    Protocol(ProtocolError),
+    /// A transport-level failure.
+    #[error("transport error: {0}")]
+    Transport(String),
+}
+
+fn describe_close(c: &CloseInfo) -> String {
+    match (c.code, c.http_status) {
+        (Some(code), _) => format!(
+            "WebSocket close {code}{}",
+            if c.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", c.reason)
+            }
+        ),
+        (None, Some(s)) => format!("HTTP {s}"),
+        _ if !c.reason.is_empty() => c.reason.clone(),
+        _ => "no close frame".into(),
+    }
+}
+
+/// How to cut bytes into transport frames / request bodies.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Chunking {
+    /// All in one frame.
+    #[default]
+    Whole,
+    /// Frames of at most this many bytes.
+    Size(usize),
+    /// Cut at these offsets.
+    At(Vec<usize>),
+}
+
+impl Chunking {
+    /// Splits `bytes` accordingly (never empty pieces, except for empty input).
+    pub fn split<'a>(&self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
+        match self {
+            Chunking::Whole => vec![bytes],
+            Chunking::Size(n) => {
+                let n = (*n).max(1);
+                if bytes.is_empty() {
+                    vec![bytes]
+                } else {
+                    bytes.chunks(n).collect()
+                }
+            }
+            Chunking::At(cuts) => {
+                let mut out = Vec::new();
+                let mut prev = 0;
+                for &c in cuts {
+                    let c = c.min(bytes.len());
+                    if c > prev {
+                        out.push(&bytes[prev..c]);
+                        prev = c;
+                    }
+                }
+                if prev < bytes.len() || out.is_empty() {
+                    out.push(&bytes[prev..]);
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Whether WebSocket frames carry text or binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// Text frames.
+    Text,
+    /// Binary frames.
+    Binary,
+}
+
+/// One client connection of a case.
+pub struct Session {
+    /// Its name in the case (`a`, `b` …).
+    pub name: String,
+    target: std::sync::Arc<Target>,
+    http: reqwest::Client,
+    /// Transport in use.
+    pub transport: TransportKind,
+    /// Hub protocol in use.
+    pub protocol: HubProtocol,
+    /// The last successful negotiate response.
+    pub negotiated: Option<NegotiateResponse>,
+    /// The last HTTP exchange (negotiate or explicit request).
+    pub last_http: Option<HttpResult>,
+    conn: Option<Conn>,
+    rx: Option<mpsc::Receiver<transports::Incoming>>,
+    buf: Vec<u8>,
+    handshake_done: bool,
+    reader: MessageReader,
+    /// Wire transcript.
+    pub transcript: Transcript,
+    /// How the transport ended, once it has.
+    pub closed: Option<CloseInfo>,
+    /// Messages received (in order), for diagnostics.
+    pub received: Vec<HubMessage>,
+}
+
+impl Session {
+    /// A session that has done nothing yet.
+    pub fn new(
+        name: &str,
+        target: std::sync::Arc<Target>,
+        http: reqwest::Client,
+        transport: TransportKind,
+        protocol: HubProtocol,
+        transcript: Transcript,
+    ) -> Self {
+        if let Some(t) = &target.access_token {
+            transcript.secret(t);
+        }
+        Self {
+            name: name.to_owned(),
+            target,
+            http,
+            transport,
+            protocol,
+            negotiated: None,
+            last_http: None,
+            conn: None,
+            rx: None,
+            buf: Vec::new(),
+            handshake_done: false,
+            reader: MessageReader::new(protocol),
+            transcript,
+            closed: None,
+            received: Vec::new(),
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn note(&self, dir: Direction, layer: &'static str, text: impl Into<String>) {
+        self.transcript.push(&self.name, dir, layer, text);
+    }
+
+    /// An HTTP request to `suffix` (relative to the hub URL), with the target's headers and token.
+    pub async fn http(
+        &mut self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<HttpResult, String> {
+        let shown = transcript::redact_url(url.as_str());
+        self.note(
+            Direction::Out,
+            "http",
+            format!(
+                "{method} {shown}{}",
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(" body: {}", transcript::show_bytes(&body))
+                }
+            ),
+        );
+        let mut req = self.http.request(method, url);
+        for (k, v) in &self.target.headers {
+            req = req.header(k, v);
+        }
+        if let Some(t) = &self.target.access_token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req.body(body).send().await.map_err(|e| {
+            let msg = format!("request failed: {e}");
+            self.note(Direction::Note, "http", msg.clone());
+            msg
+        })?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the response failed: {e}"))?;
+        // Register tokens before logging the body that contains them.
+        if let Ok(n) = NegotiateResponse::parse(&body) {
+            if let Some(t) = &n.connection_token {
+                if Some(t) != n.connection_id.as_ref() {
+                    self.transcript.secret(t);
+                }
+            }
+            if let Some(t) = &n.access_token {
+                self.transcript.secret(t);
+            }
+        }
+        let ct = headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .map(|(_, v)| format!(" [{v}]"))
+            .unwrap_or_default();
+        self.note(
+            Direction::In,
+            "http",
+            format!("{status}{ct} {}", transcript::show_bytes(&body)),
+        );
+        let r = HttpResult {
+            status,
+            headers,
+            body,
+        };
+        self.last_http = Some(r.clone());
+        Ok(r)
+    }
+
+    /// `POST {hub}/negotiate?{query}`; remembers a successful response.
+    pub async fn negotiate(&mut self, query: &str) -> Result<HttpResult, String> {
+        let url = self.target.url("/negotiate", query);
+        let r = self
+            .http(reqwest::Method::POST, url, &[], Vec::new())
+            .await?;
+        if r.status == 200 {
+            if let Ok(n) = NegotiateResponse::parse(&r.body) {
+                if n.error.is_none() && n.url.is_none() {
+                    self.negotiated = Some(n);
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// Opens the transport. `id` is the `id` query value (`None` = skip negotiation,
+    /// WebSockets only).
+    pub async fn open(&mut self, id: Option<&str>, extra_query: &str) -> Result<(), String> {
+        let mut query = Vec::new();
+        if let Some(id) = id {
+            query.push(format!(
+                "id={}",
+                signalr_protocol::negotiate::percent_encode(id)
+            ));
+        }
+        if !extra_query.is_empty() {
+            query.push(extra_query.trim_start_matches('&').to_owned());
+        }
+        let (conn, rx) = transports::open(self, &query.join("&")).await?;
+        self.conn = Some(conn);
+        self.rx = Some(rx);
+        Ok(())
+    }
+
+    /// Whether a transport is open.
+    pub fn is_open(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Sends bytes, cut into frames/bodies as `chunking` says, as text or binary frames.
+    pub async fn send_bytes(
+        &mut self,
+        bytes: &[u8],
+        chunking: &Chunking,
+        kind: FrameKind,
+    ) -> Result<(), String> {
+        let layer = self.transport_layer();
+        if self.conn.is_none() {
+            return Err("the transport is not open".into());
+        }
+        for piece in chunking.split(bytes) {
+            if self.transport == TransportKind::WebSockets {
+                self.transcript.push(
+                    &self.name,
+                    Direction::Out,
+                    layer,
+                    transcript::show_bytes(piece),
+                );
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.send(piece, kind, &self.transcript, &self.name).await?;
+                }
+            } else {
+                self.post(piece).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a message in the session's protocol (text frames for JSON, binary for MessagePack).
+    pub async fn send_message(
+        &mut self,
+        msg: &HubMessage,
+        chunking: &Chunking,
+    ) -> Result<(), String> {
+        self.note(
+            Direction::Out,
+            "msg",
+            signalr_protocol::notation::message_to_text(msg),
+        );
+        let bytes = self.protocol.encode(msg);
+        let kind = self.frame_kind();
+        self.send_bytes(&bytes, chunking, kind).await
+    }
+
+    /// The frame kind matching the protocol.
+    pub fn frame_kind(&self) -> FrameKind {
+        match self.protocol {
+            HubProtocol::Json => FrameKind::Text,
+            HubProtocol::MessagePack => FrameKind::Binary,
+        }
+    }
+
+    /// Sends a handshake request.
+    pub async fn send_handshake(
+        &mut self,
+        protocol: &str,
+        version: i32,
+        chunking: &Chunking,
+    ) -> Result<(), String> {
+        let mut bytes = Vec::new();
+        handshake::write_request(
+            &HandshakeRequest {
+                protocol: protocol.to_owned(),
+                version,
+            },
+            &mut bytes,
+        );
+        self.send_bytes(&bytes, chunking, FrameKind::Text).await
+    }
+
+    fn transport_layer(&self) -> &'static str {
+        match self.transport {
+            TransportKind::WebSockets => "ws",
+            TransportKind::ServerSentEvents => "sse",
+            TransportKind::LongPolling => "lp",
+        }
+    }
+
+    /// Waits for more bytes from the transport until `deadline`.
+    async fn fill(&mut self, deadline: Instant) -> Result<(), RecvError> {
+        if let Some(c) = &self.closed {
+            return Err(RecvError::Closed(c.clone()));
+        }
+        let layer = self.transport_layer();
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(RecvError::Transport("the transport is not open".into()));
+        };
+        let started = Instant::now();
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => Err(RecvError::Timeout(
+                deadline.saturating_duration_since(started),
+            )),
+            Ok(None) => {
+                let c = CloseInfo {
+                    reason: "transport ended".into(),
+                    ..CloseInfo::default()
+                };
+                self.closed = Some(c.clone());
+                Err(RecvError::Closed(c))
+            }
+            Ok(Some(transports::Incoming::Data(b))) => {
+                self.transcript
+                    .push(&self.name, Direction::In, layer, transcript::show_bytes(&b));
+                self.buf.extend_from_slice(&b);
+                Ok(())
+            }
+            Ok(Some(transports::Incoming::Closed(c))) => {
+                self.transcript.push(
+                    &self.name,
+                    Direction::In,
+                    layer,
+                    format!("closed: {}", describe_close(&c)),
+                );
+                self.closed = Some(c.clone());
+                Err(RecvError::Closed(c))
+            }
+        }
+    }
+
+    /// Waits for the handshake response.
+    pub async fn recv_handshake(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<HandshakeResponse, RecvError> {
+        loop {
+            match handshake::parse_response_frame(&self.buf) {
+                Ok(Some((resp, used))) => {
+                    self.note(
+                        Direction::In,
+                        "handshake",
+                        match &resp.error {
+                            Some(e) => format!("error: {e}"),
+                            None => "ok".into(),
+                        },
+                    );
+                    let rest = self.buf.split_off(used);
+                    self.buf.clear();
+                    self.reader = MessageReader::new(self.protocol);
+                    self.reader.push(&rest);
+                    self.handshake_done = true;
+                    return Ok(resp);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(RecvError::Protocol(e)),
+            }
+            self.fill(deadline).await?;
+        }
+    }
+
+    /// Waits for the next decoded message (including Pings).
+    pub async fn recv(&mut self, deadline: Instant) -> Result<Parsed, RecvError> {
+        loop {
+            if !self.buf.is_empty() {
+                if self.handshake_done {
+                    let b = std::mem::take(&mut self.buf);
+                    self.reader.push(&b);
+                } else {
+                    return Err(RecvError::Protocol(ProtocolError::invalid_data(
+                        signalr_protocol::Layer::Handshake,
+                        format!(
+                            "bytes arrived before a handshake response: {}",
+                            transcript::show_bytes(&self.buf)
+                        ),
+                    )));
+                }
+            }
+            match self.reader.next() {
+                Ok(Some(p)) => {
+                    self.note(
+                        Direction::In,
+                        "msg",
+                        signalr_protocol::notation::parsed_to_text(&p),
+                    );
+                    if let Parsed::Message(m) = &p {
+                        self.received.push(m.clone());
+                    }
+                    return Ok(p);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(RecvError::Protocol(e)),
+            }
+            match self.fill(deadline).await {
+                Ok(()) => {}
+                Err(RecvError::Closed(c)) => {
+                    // Bytes left without a separator or prefix mean a message was cut off
+                    // (or, for JSON, the separator is missing).
+                    if !self.reader.buffered().is_empty() {
+                        return Err(RecvError::Protocol(ProtocolError::invalid_data(
+                            signalr_protocol::Layer::Framing,
+                            format!(
+                                "the connection closed with an incomplete message buffered: {}",
+                                transcript::show_bytes(self.reader.buffered())
+                            ),
+                        )));
+                    }
+                    return Err(RecvError::Closed(c));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Raw bytes received and not consumed (before the handshake).
+    pub fn pending_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Waits until the transport ends, discarding messages; `Err(Timeout)` if it does not.
+    pub async fn wait_closed(&mut self, deadline: Instant) -> Result<CloseInfo, RecvError> {
+        loop {
+            if let Some(c) = &self.closed {
+                return Ok(c.clone());
+            }
+            match self.fill(deadline).await {
+                Ok(()) => {
+                    if self.handshake_done {
+                        let b = std::mem::take(&mut self.buf);
+                        self.reader.push(&b);
+                        while let Ok(Some(p)) = self.reader.next() {
+                            self.note(
+                                Direction::In,
+                                "msg",
+                                signalr_protocol::notation::parsed_to_text(&p),
+                            );
+                        }
+                    }
+                }
+                Err(RecvError::Closed(c)) => return Ok(c),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Closes the transport: gracefully (WebSocket Close frame / DELETE for Long Polling /
+    /// ending the SSE request) or abruptly (dropping the TCP connection).
+    pub async fn close(&mut self, graceful: bool) {
+        if let Some(conn) = self.conn.take() {
+            self.note(
+                Direction::Out,
+                self.transport_layer(),
+                if graceful { "close" } else { "abort" },
+            );
+            conn.close(graceful, self).await;
+        }
+        self.rx = None;
+        if self.closed.is_none() {
+            self.closed = Some(CloseInfo {
+                reason: "closed by the client".into(),
+                ..CloseInfo::default()
+            });
+        }
+    }
+
+    /// The negotiate response's id for transport URLs (token from version 1).
+    pub fn transport_id(&self) -> Option<String> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| n.transport_id())
+            .map(str::to_owned)
+    }
+
+    /// The public connection id from negotiate.
+    pub fn connection_id(&self) -> Option<String> {
+        self.negotiated
+            .as_ref()
+            .and_then(|n| n.connection_id.clone())
+    }
+
+    pub(crate) fn http_client(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// Writes a framed hub message in `protocol` (for raw sends built from notation).
+pub fn encode(protocol: HubProtocol, msg: &HubMessage) -> Vec<u8> {
+    protocol.encode(msg)
+}
+
+/// Frames `payload` as the protocol does (0x1E or VarInt).
+pub fn frame(protocol: HubProtocol, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match protocol {
+        HubProtocol::Json => framing::frame_text(payload, &mut out),
+        HubProtocol::MessagePack => framing::frame_binary(payload, &mut out),
+    }
+    out
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            c.abort();
+        }
+    }
+}

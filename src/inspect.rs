@@ -1,0 +1,226 @@
+//! The wire inspector: `conform decode` turns captured bytes into one JSON line per message
+//! (the notation of `signalr_protocol::notation`), `conform encode` does the reverse.
+
+use signalr_protocol::framing::{split_binary, split_text};
+use signalr_protocol::handshake;
+use signalr_protocol::notation::{message_from_text, parsed_to_text};
+use signalr_protocol::HubProtocol;
+
+/// Parses hex digits (white space, `0x` prefixes and `,` separators allowed).
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let cleaned: String = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .map(|t| t.trim_start_matches("0x").trim_start_matches("0X"))
+        .collect();
+    if cleaned.len() % 2 != 0 {
+        return Err(format!("odd number of hex digits ({})", cleaned.len()));
+    }
+    let bytes = cleaned.as_bytes();
+    (0..bytes.len())
+        .step_by(2)
+        .map(|i| {
+            let pair = &cleaned[i..i + 2];
+            u8::from_str_radix(pair, 16).map_err(|_| format!("'{pair}' at offset {i} is not hex"))
+        })
+        .collect()
+}
+
+/// Formats bytes as space-separated lower-case hex.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Options of `decode`.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeOptions {
+    /// The hub protocol.
+    pub protocol: HubProtocol,
+    /// The input is framed (0x1E / VarInt) and may hold several messages.
+    pub framed: bool,
+    /// The input starts with a handshake request or response (JSON + 0x1E).
+    pub handshake: bool,
+}
+
+/// Decodes `bytes` into notation lines; the error names the message number, byte offset and
+/// the problem.
+pub fn decode(bytes: &[u8], o: DecodeOptions) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    let mut pos = 0;
+    if o.handshake {
+        let Some((len, used)) = split_text(bytes) else {
+            return Err("the input has no handshake: no 0x1E record separator".into());
+        };
+        let payload = &bytes[..len];
+        // A request has "protocol"; a response has "error" or nothing.
+        let line = match handshake::parse_request(payload) {
+            Ok(r) => format!(
+                "{{\"handshake\":\"request\",\"protocol\":{},\"version\":{}}}",
+                signalr_protocol::json::value_to_string(&signalr_protocol::Value::String(
+                    r.protocol
+                )),
+                r.version
+            ),
+            Err(req_err) => match handshake::parse_response(payload) {
+                Ok(r) => match r.error {
+                    Some(e) => format!(
+                        "{{\"handshake\":\"response\",\"error\":{}}}",
+                        signalr_protocol::json::value_to_string(&signalr_protocol::Value::String(
+                            e
+                        ))
+                    ),
+                    None => "{\"handshake\":\"response\"}".into(),
+                },
+                Err(_) => return Err(format!("handshake at byte 0: {req_err}")),
+            },
+        };
+        lines.push(line);
+        pos = used;
+    }
+    let rest = &bytes[pos..];
+    if !o.framed {
+        let payload = match o.protocol {
+            // A single JSON message may still carry its separator.
+            HubProtocol::Json => rest.strip_suffix(&[0x1e]).unwrap_or(rest),
+            HubProtocol::MessagePack => rest,
+        };
+        let p = o
+            .protocol
+            .parse(payload)
+            .map_err(|e| format!("message 1 at byte {pos}: {e}"))?;
+        lines.push(parsed_to_text(&p));
+        return Ok(lines);
+    }
+    let mut n = 0;
+    while pos < bytes.len() {
+        n += 1;
+        let rest = &bytes[pos..];
+        let (payload, used) = match o.protocol {
+            HubProtocol::Json => match split_text(rest) {
+                Some((len, used)) => (&rest[..len], used),
+                None => {
+                    return Err(format!(
+                        "message {n} at byte {pos}: no 0x1E record separator after {} byte(s)",
+                        rest.len()
+                    ))
+                }
+            },
+            HubProtocol::MessagePack => match split_binary(rest).map_err(|e| format!("message {n} at byte {pos}: {e}"))? {
+                Some((range, used)) => (&rest[range], used),
+                None => {
+                    return Err(format!(
+                        "message {n} at byte {pos}: the length prefix announces more bytes than the {} left",
+                        rest.len()
+                    ))
+                }
+            },
+        };
+        let p = o
+            .protocol
+            .parse(payload)
+            .map_err(|e| format!("message {n} at byte {pos}: {e}"))?;
+        lines.push(parsed_to_text(&p));
+        pos += used;
+    }
+    Ok(lines)
+}
+
+/// Encodes notation lines (one message per line; blank lines and `#` comments skipped).
+pub fn encode(text: &str, protocol: HubProtocol, framed: bool) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut count = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let msg = message_from_text(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        count += 1;
+        if framed {
+            protocol.write(&msg, &mut out);
+        } else {
+            if count > 1 {
+                return Err(format!(
+                    "line {}: --unframed takes exactly one message",
+                    i + 1
+                ));
+            }
+            match protocol {
+                HubProtocol::Json => signalr_protocol::json::write_message_body(&msg, &mut out),
+                HubProtocol::MessagePack => {
+                    signalr_protocol::msgpack::write_message_body(&msg, &mut out)
+                }
+            }
+        }
+    }
+    if count == 0 {
+        return Err("no message in the input".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_framed_messagepack() {
+        let bytes = parse_hex("02 91 06 04 93 07 c0 c3").unwrap();
+        let lines = decode(
+            &bytes,
+            DecodeOptions {
+                protocol: HubProtocol::MessagePack,
+                framed: true,
+                handshake: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            lines,
+            vec![r#"{"type":6}"#, r#"{"type":7,"allowReconnect":true}"#]
+        );
+    }
+
+    #[test]
+    fn decode_error_names_message_and_offset() {
+        let e = decode(
+            b"{\"type\":6}\x1e{\"type\":1}\x1e",
+            DecodeOptions {
+                protocol: HubProtocol::Json,
+                framed: true,
+                handshake: false,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "message 2 at byte 11: Missing required property 'target'."
+        );
+    }
+
+    #[test]
+    fn encode_round_trip() {
+        let text = "{\"type\":1,\"target\":\"x\",\"arguments\":[{\"$bin\":\"AQID\"}]}\n# comment\n{\"type\":6}\n";
+        let bytes = encode(text, HubProtocol::MessagePack, true).unwrap();
+        let lines = decode(
+            &bytes,
+            DecodeOptions {
+                protocol: HubProtocol::MessagePack,
+                framed: true,
+                handshake: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            lines[0],
+            r#"{"type":1,"target":"x","arguments":[{"$bin":"AQID"}]}"#
+        );
+        assert_eq!(to_hex(&[0x91, 0x06]), "91 06");
+    }
+}

@@ -1,0 +1,182 @@
+//! Timing expressions: `2000`, `keepAliveInterval * 2 + 1000`, `(clientTimeoutInterval + 500) * 1.5`.
+//! Names are the target's timers in milliseconds, as `Describe` declares them (ASP.NET Core's
+//! defaults when it does not).
+
+/// The target's timers in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Timers {
+    /// `KeepAliveInterval`.
+    pub keep_alive_interval: f64,
+    /// `ClientTimeoutInterval`.
+    pub client_timeout_interval: f64,
+    /// `HandshakeTimeout`.
+    pub handshake_timeout: f64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            keep_alive_interval: 15_000.0,
+            client_timeout_interval: 30_000.0,
+            handshake_timeout: 15_000.0,
+        }
+    }
+}
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A number of milliseconds.
+    Num(f64),
+    /// A timer.
+    Name(String),
+    /// `a + b`.
+    Add(Box<Expr>, Box<Expr>),
+    /// `a - b`.
+    Sub(Box<Expr>, Box<Expr>),
+    /// `a * b`.
+    Mul(Box<Expr>, Box<Expr>),
+}
+
+const NAMES: &[&str] = &[
+    "keepAliveInterval",
+    "clientTimeoutInterval",
+    "handshakeTimeout",
+];
+
+struct P<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl P<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn expr(&mut self) -> Result<Expr, String> {
+        let mut l = self.term()?;
+        loop {
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b'+') => {
+                    self.i += 1;
+                    l = Expr::Add(Box::new(l), Box::new(self.term()?));
+                }
+                Some(b'-') => {
+                    self.i += 1;
+                    l = Expr::Sub(Box::new(l), Box::new(self.term()?));
+                }
+                _ => return Ok(l),
+            }
+        }
+    }
+    fn term(&mut self) -> Result<Expr, String> {
+        let mut l = self.factor()?;
+        loop {
+            self.ws();
+            if self.s.get(self.i) == Some(&b'*') {
+                self.i += 1;
+                l = Expr::Mul(Box::new(l), Box::new(self.factor()?));
+            } else {
+                return Ok(l);
+            }
+        }
+    }
+    fn factor(&mut self) -> Result<Expr, String> {
+        self.ws();
+        let start = self.i;
+        match self.s.get(self.i) {
+            Some(b'(') => {
+                self.i += 1;
+                let e = self.expr()?;
+                self.ws();
+                if self.s.get(self.i) != Some(&b')') {
+                    return Err("missing ')'".into());
+                }
+                self.i += 1;
+                Ok(e)
+            }
+            Some(c) if c.is_ascii_digit() || *c == b'.' => {
+                while self.i < self.s.len()
+                    && (self.s[self.i].is_ascii_digit() || self.s[self.i] == b'.')
+                {
+                    self.i += 1;
+                }
+                let t = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+                t.parse()
+                    .map(Expr::Num)
+                    .map_err(|_| format!("bad number '{t}'"))
+            }
+            Some(c) if c.is_ascii_alphabetic() => {
+                while self.i < self.s.len() && self.s[self.i].is_ascii_alphanumeric() {
+                    self.i += 1;
+                }
+                let t = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+                if NAMES.contains(&t) {
+                    Ok(Expr::Name(t.to_owned()))
+                } else {
+                    Err(format!("unknown name '{t}' (one of {})", NAMES.join(", ")))
+                }
+            }
+            _ => Err(format!(
+                "expected a number, a name or '(' at offset {}",
+                self.i
+            )),
+        }
+    }
+}
+
+/// Parses an expression.
+pub fn parse(text: &str) -> Result<Expr, String> {
+    let mut p = P {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    let e = p.expr()?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(format!("unexpected text at offset {}", p.i));
+    }
+    Ok(e)
+}
+
+impl Expr {
+    /// Milliseconds for these timers (never negative).
+    pub fn eval(&self, t: &Timers) -> f64 {
+        let v = match self {
+            Expr::Num(n) => *n,
+            Expr::Name(n) => match n.as_str() {
+                "keepAliveInterval" => t.keep_alive_interval,
+                "clientTimeoutInterval" => t.client_timeout_interval,
+                _ => t.handshake_timeout,
+            },
+            Expr::Add(a, b) => a.eval(t) + b.eval(t),
+            Expr::Sub(a, b) => a.eval(t) - b.eval(t),
+            Expr::Mul(a, b) => a.eval(t) * b.eval(t),
+        };
+        v.max(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions() {
+        let t = Timers::default();
+        assert_eq!(parse("2000").unwrap().eval(&t), 2000.0);
+        assert_eq!(
+            parse("keepAliveInterval * 2 + 1000").unwrap().eval(&t),
+            31_000.0
+        );
+        assert_eq!(
+            parse("(handshakeTimeout + 500) * 1.5").unwrap().eval(&t),
+            23_250.0
+        );
+        assert!(parse("keepalive").is_err());
+        assert!(parse("1 +").is_err());
+    }
+}
