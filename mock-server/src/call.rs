@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use signalr_protocol::{HubMessage, HubProtocol, Value};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use crate::connection::{CloseReason, ConnHandle, RequestInfo};
@@ -36,7 +36,6 @@ pub(crate) struct CallInner {
     pub(crate) cancel: CancellationToken,
     pub(crate) uploads: Mutex<Vec<Option<Upload>>>,
     pub(crate) permit: Mutex<Option<OwnedSemaphorePermit>>,
-    pub(crate) semaphore: Option<Arc<Semaphore>>,
     pub(crate) client_result_timeout: Option<Duration>,
 }
 
@@ -114,9 +113,9 @@ impl Call {
         let (id, rx) = lifetime
             .start_client_result(connection_id, target, arguments)
             .map_err(result_error)?;
-        let held = self.0.permit.lock().ok().and_then(|mut p| p.take());
-        let had_permit = held.is_some();
-        drop(held);
+        // The caller's invocation slot is given back for good (HubCallerClients releases it
+        // once), so the receive loop can read the client's Completion.
+        drop(self.0.permit.lock().ok().and_then(|mut p| p.take()));
         let timeout = timeout.or(self.0.client_result_timeout);
         let outcome = tokio::select! {
             r = rx => r.unwrap_or(Err(ClientResultError::Canceled)),
@@ -125,15 +124,6 @@ impl Call {
         };
         if matches!(outcome, Err(ClientResultError::Canceled)) {
             lifetime.cancel_client_result(&id);
-        }
-        if had_permit {
-            if let Some(sem) = &self.0.semaphore {
-                if let Ok(p) = sem.clone().acquire_owned().await {
-                    if let Ok(mut slot) = self.0.permit.lock() {
-                        *slot = Some(p);
-                    }
-                }
-            }
         }
         outcome.map_err(result_error)
     }
@@ -150,8 +140,9 @@ fn result_error(e: ClientResultError) -> HubError {
     match e {
         ClientResultError::Client(msg) => HubError::hub(msg),
         ClientResultError::Connection(msg) => HubError::exception("IOException", msg),
-        ClientResultError::Canceled => {
-            HubError::exception("OperationCanceledException", "The operation was canceled.")
-        }
+        // ClientResultsManager completes a canceled client result with
+        // `CompletionMessage.WithError(id, "Invocation canceled by the server.")`, which the
+        // waiting hub method sees as a HubException (so its text always reaches the caller).
+        ClientResultError::Canceled => HubError::hub("Invocation canceled by the server."),
     }
 }

@@ -152,6 +152,9 @@ impl MockConfig {
     pub(crate) fn disconnect_timeout(&self) -> Duration {
         Duration::from_millis(self.disconnect_timeout_ms.max(1))
     }
+    pub(crate) fn long_poll_timeout(&self) -> Duration {
+        Duration::from_millis(self.long_poll_timeout_ms.max(1))
+    }
     pub(crate) fn client_result_timeout(&self) -> Option<Duration> {
         (self.client_result_timeout_ms > 0)
             .then(|| Duration::from_millis(self.client_result_timeout_ms))

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::User;
 use crate::call::{Call, CallInner, Upload};
 use crate::faults::Fault;
-use crate::hub::{Handler, Hub, HubError, HubMethod};
+use crate::hub::{Handler, Hub, HubError, HubMethod, Param, ParamType};
 use crate::lifetime::{ClientResultError, HubLifetime, ResultRouting, SharedMessage};
 use crate::transport::{Received, Transport, TransportKind};
 use crate::{FaultSet, Shared};
@@ -203,6 +203,12 @@ impl ConnHandle {
     }
 
     fn send_bytes(&self, bytes: Bytes) -> bool {
+        // HubConnectionContext.WriteAsync writes nothing once the connection is aborted
+        // (`Context.Abort()`, a protocol error, a timeout …): e.g. the method that called
+        // `Abort()` gets no Completion. The Close message is written separately.
+        if self.is_ended() {
+            return false;
+        }
         let n = bytes.len();
         let queued = self.queued.fetch_add(n, Ordering::Relaxed) + n;
         if queued > self.max_queued {
@@ -318,7 +324,7 @@ struct Session {
     protocol: HubProtocol,
     frames: FrameReader,
     semaphore: Arc<Semaphore>,
-    uploads: HashMap<String, mpsc::Sender<Result<Value, HubError>>>,
+    uploads: HashMap<String, (mpsc::Sender<Result<Value, HubError>>, ParamType)>,
     client_timeout_armed: bool,
     detailed: bool,
 }
@@ -530,7 +536,6 @@ impl Session {
             cancel: cancel.unwrap_or_else(|| self.conn.ended.clone()),
             uploads: Mutex::new(uploads),
             permit: Mutex::new(permit),
-            semaphore: Some(self.semaphore.clone()),
             client_result_timeout: self.shared.config.client_result_timeout(),
         }))
     }
@@ -695,8 +700,15 @@ impl Session {
                 self.invocation_error(&invocation_id, text);
                 Ok(())
             }
-            // ASP.NET Core logs and ignores an item it cannot bind.
-            Parsed::StreamBindingFailure { .. } => Ok(()),
+            // An item that cannot be bound ends its upload with an error
+            // (ProcessStreamBindingFailure); for an unknown stream id it is only logged.
+            Parsed::StreamBindingFailure { invocation_id, .. } => {
+                if self.uploads.contains_key(&invocation_id) {
+                    self.fail_upload(&invocation_id, blocked)
+                } else {
+                    Ok(())
+                }
+            }
             Parsed::Message(m) => match m {
                 HubMessage::Invocation(i) => self.on_invocation(
                     InvocationRequest {
@@ -719,25 +731,29 @@ impl Session {
                     blocked,
                 ),
                 HubMessage::StreamItem(s) => {
-                    if let Some(tx) = self.uploads.get(&s.invocation_id) {
-                        match tx.try_send(Ok(s.item)) {
-                            Ok(()) => {}
-                            Err(mpsc::error::TrySendError::Full(item)) => {
-                                let tx = tx.clone();
-                                *blocked = Some(Box::pin(async move {
-                                    let _ = tx.send(item).await;
-                                    Resume::Continue
-                                }));
-                            }
-                            Err(mpsc::error::TrySendError::Closed(_)) => {
-                                self.uploads.remove(&s.invocation_id);
-                            }
+                    let Some((tx, ty)) = self.uploads.get(&s.invocation_id) else {
+                        return Ok(());
+                    };
+                    if !ty.accepts(&s.item, self.protocol) {
+                        return self.fail_upload(&s.invocation_id, blocked);
+                    }
+                    match tx.try_send(Ok(s.item)) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(item)) => {
+                            let tx = tx.clone();
+                            *blocked = Some(Box::pin(async move {
+                                let _ = tx.send(item).await;
+                                Resume::Continue
+                            }));
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => {
+                            self.uploads.remove(&s.invocation_id);
                         }
                     }
                     Ok(())
                 }
                 HubMessage::Completion(c) => {
-                    if let Some(tx) = self.uploads.remove(&c.invocation_id) {
+                    if let Some((tx, _)) = self.uploads.remove(&c.invocation_id) {
                         if let CompletionResult::Error(e) = c.result {
                             *blocked = Some(Box::pin(async move {
                                 let _ = tx.send(Err(HubError::hub(e))).await;
@@ -784,6 +800,20 @@ impl Session {
                 HubMessage::Ack(_) | HubMessage::Sequence(_) => Ok(()),
             },
         }
+    }
+
+    /// Completes an upload stream with `Failed to bind Stream message.`, as ASP.NET Core does
+    /// for an item it cannot bind to the stream's element type.
+    fn fail_upload(&mut self, id: &str, blocked: &mut Option<Blocked>) -> Result<(), CloseReason> {
+        if let Some((tx, _)) = self.uploads.remove(id) {
+            *blocked = Some(Box::pin(async move {
+                let _ = tx
+                    .send(Err(HubError::hub("Failed to bind Stream message.")))
+                    .await;
+                Resume::Continue
+            }));
+        }
+        Ok(())
     }
 
     fn case_sensitive(&self) -> bool {
@@ -908,12 +938,21 @@ impl Session {
             None
         };
         let capacity = self.shared.config.stream_buffer_capacity.max(1);
+        let upload_types: Vec<ParamType> = method
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                Param::Upload(t) => Some(*t),
+                Param::Value(_) => None,
+            })
+            .collect();
         let uploads = req
             .stream_ids
             .iter()
-            .map(|sid| {
+            .zip(upload_types)
+            .map(|(sid, ty)| {
                 let (tx, rx) = mpsc::channel(capacity);
-                self.uploads.insert(sid.clone(), tx);
+                self.uploads.insert(sid.clone(), (tx, ty));
                 Some(Upload::new(rx))
             })
             .collect();
@@ -986,11 +1025,12 @@ impl Session {
     ) {
         self.conn.ended.cancel();
         let mut out = Vec::new();
-        // A graceful close lets what was already queued go first; an abort drops it.
-        if matches!(
-            reason,
-            CloseReason::ServerRequest | CloseReason::ClientClose
-        ) {
+        // What was queued before the end was already written as far as ASP.NET Core is
+        // concerned (it writes to the transport pipe at once, and the transport sends the pipe's
+        // contents before closing): it goes out before the Close, e.g. the Completion of an
+        // invocation that preceded a protocol error in the same frame. Only a client too slow to
+        // read its queue loses it (ASP.NET Core aborts a send stuck past TransportSendTimeout).
+        if !matches!(reason, CloseReason::Overflow) {
             while let Ok(b) = rx.try_recv() {
                 out.extend_from_slice(&b);
             }
@@ -1006,7 +1046,7 @@ impl Session {
         }
         t.close().await;
         self.lifetime.remove(&self.conn);
-        for (_, tx) in self.uploads.drain() {
+        for (_, (tx, _)) in self.uploads.drain() {
             let _ = tx.try_send(Err(HubError::exception(
                 "OperationCanceledException",
                 "The underlying connection was closed.",
@@ -1030,7 +1070,9 @@ fn completion(
         None => return None,
     };
     let result = match r {
-        Ok(None) => CompletionResult::Void,
+        // DefaultHubDispatcher answers every successful invocation with
+        // `CompletionMessage.WithResult(id, result)`: a void method gives `"result":null`.
+        Ok(None) => CompletionResult::Value(Value::Null),
         Ok(Some(v)) if faults.has(Fault::DropFalsyResults) && is_falsy(&v) => {
             CompletionResult::Void
         }

@@ -17,12 +17,15 @@ use signalr_protocol::negotiate::{
     parse_query_pairs, AvailableTransport, NegotiateQuery, VersionParam,
 };
 use signalr_protocol::{NegotiateResponse, Value};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::connection::{self, ConnectionSetup, RequestInfo};
 use crate::faults::Fault;
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
+use crate::transport::long_polling::{self, LongPollState, LongPollingTransport};
+use crate::transport::sse;
 use crate::transport::websockets::WebSocketTransport;
 use crate::transport::{Received, Transport, TransportKind};
 use crate::Shared;
@@ -61,6 +64,15 @@ pub enum ConnState {
     Pending,
     /// A transport is attached.
     Active(TransportKind),
+    /// The connection is over; kept briefly so a Long Polling client's next poll gets 204.
+    Ended(Instant),
+}
+
+/// The channels an HTTP-based transport (SSE, Long Polling) is fed through.
+#[derive(Clone)]
+pub(crate) struct HttpIo {
+    inbound: mpsc::Sender<Received>,
+    long_poll: Option<Arc<LongPollState>>,
 }
 
 /// One HTTP connection (negotiate → transport).
@@ -73,6 +85,7 @@ pub struct HttpConnection {
     pub negotiate_version: i32,
     created: Instant,
     state: Mutex<ConnState>,
+    io: Mutex<Option<HttpIo>>,
 }
 
 /// The table of negotiated connections, keyed by token.
@@ -102,6 +115,7 @@ impl ConnectionManager {
             negotiate_version,
             created: Instant::now(),
             state: Mutex::new(ConnState::Pending),
+            io: Mutex::new(None),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(token, c.clone());
@@ -467,19 +481,42 @@ async fn transport_request(
             return text(StatusCode::NOT_FOUND, "No Connection with that ID");
         };
         let state = conn.state.lock().map(|s| *s).unwrap_or(ConnState::Pending);
-        return match (method == Method::POST, state) {
-            (true, ConnState::Active(TransportKind::WebSockets)) => text(
+        let io = conn.io.lock().ok().and_then(|io| io.clone());
+        if method == Method::DELETE {
+            return match (state, io.and_then(|io| io.long_poll)) {
+                (ConnState::Active(TransportKind::LongPolling), Some(lp)) => {
+                    lp.deleted.cancel();
+                    let mut r = text(StatusCode::ACCEPTED, "");
+                    long_polling::no_cache(&mut r);
+                    r
+                }
+                (ConnState::Ended(_), _) => {
+                    text(StatusCode::NOT_FOUND, "No Connection with that ID")
+                }
+                _ => text(
+                    StatusCode::BAD_REQUEST,
+                    "Cannot terminate this connection using the DELETE endpoint.",
+                ),
+            };
+        }
+        if state == ConnState::Active(TransportKind::WebSockets) {
+            return text(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "POST requests are not allowed for WebSocket connections.",
-            ),
-            (false, _) => text(
-                StatusCode::BAD_REQUEST,
-                "Cannot terminate this connection using the DELETE endpoint.",
-            ),
-            // Only WebSockets exist in this build: a POST to a connection without a transport
-            // has nowhere to go.
-            (true, _) => text(StatusCode::NOT_FOUND, "No Connection with that ID"),
+            );
+        }
+        let Some(io) = io else {
+            return text(StatusCode::NOT_FOUND, "No Connection with that ID");
         };
+        let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BODY).await {
+            Ok(b) => b,
+            Err(_) => return text(StatusCode::BAD_REQUEST, ""),
+        };
+        if io.inbound.send(Received::Data(body)).await.is_err() {
+            // The connection was disposed during the write.
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return text(StatusCode::OK, "");
     }
     if method != Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "");
@@ -497,6 +534,15 @@ async fn transport_request(
         (None, _) => return text(StatusCode::BAD_REQUEST, "Connection ID required"),
         (Some(id), _) => match lookup(&shared, id) {
             Some(c) => c,
+            // `GetOrCreateConnectionAsync` (the WebSocket path) writes this 404 without a
+            // Content-Type; `GetConnectionAsync` (SSE, Long Polling) sets text/plain.
+            None if kind == TransportKind::WebSockets => {
+                return (
+                    StatusCode::NOT_FOUND,
+                    Body::from("No Connection with that ID"),
+                )
+                    .into_response()
+            }
             None => return text(StatusCode::NOT_FOUND, "No Connection with that ID"),
         },
     };
@@ -509,19 +555,49 @@ async fn transport_request(
             ),
         );
     }
-    {
-        let Ok(mut state) = conn.state.lock() else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        match *state {
-            ConnState::Pending => *state = ConnState::Active(kind),
-            ConnState::Active(k) if k != kind => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    "Cannot change transports mid-connection",
-                )
+    enum Next {
+        Start,
+        Poll,
+        Refuse(Response),
+        EndedPoll,
+    }
+    let next = match conn.state.lock() {
+        Err(_) => Next::Refuse(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Ok(mut state) => match *state {
+            ConnState::Pending => {
+                *state = ConnState::Active(kind);
+                Next::Start
             }
-            ConnState::Active(_) => return StatusCode::CONFLICT.into_response(),
+            ConnState::Active(k) if k != kind => Next::Refuse(text(
+                StatusCode::BAD_REQUEST,
+                "Cannot change transports mid-connection",
+            )),
+            ConnState::Active(TransportKind::LongPolling) => Next::Poll,
+            ConnState::Active(_) => Next::Refuse(StatusCode::CONFLICT.into_response()),
+            ConnState::Ended(_) if kind == TransportKind::LongPolling => Next::EndedPoll,
+            ConnState::Ended(_) => {
+                Next::Refuse(text(StatusCode::NOT_FOUND, "No Connection with that ID"))
+            }
+        },
+    };
+    match next {
+        Next::Start => {}
+        Next::Refuse(r) => return r,
+        Next::EndedPoll => {
+            shared.connections.remove(&conn.token);
+            return long_polling::ended_poll();
+        }
+        Next::Poll => {
+            let lp = conn
+                .io
+                .lock()
+                .ok()
+                .and_then(|io| io.clone())
+                .and_then(|io| io.long_poll);
+            return match lp {
+                Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
+                None => StatusCode::CONFLICT.into_response(),
+            };
         }
     }
     match kind {
@@ -551,18 +627,64 @@ async fn transport_request(
                     shared.connections.remove(&conn.token);
                 })
         }
-        _ => {
-            shared.connections.remove(&conn.token);
-            text(
-                StatusCode::NOT_FOUND,
-                &format!(
-                    "{} transport not supported by this end point type",
-                    kind.name()
-                ),
-            )
+        TransportKind::ServerSentEvents => {
+            let (in_tx, in_rx) = mpsc::channel(POSTS_IN_FLIGHT);
+            let (t, body) = sse::sse(in_rx);
+            if let Ok(mut io) = conn.io.lock() {
+                *io = Some(HttpIo {
+                    inbound: in_tx,
+                    long_poll: None,
+                });
+            }
+            tokio::spawn(async move {
+                run_endpoint(t, &shared, &ep, &conn, info).await;
+                shared.connections.remove(&conn.token);
+            });
+            let mut r = Response::new(Body::from_stream(body));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache,no-store"),
+            );
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            h.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+            r
+        }
+        TransportKind::LongPolling => {
+            let (in_tx, in_rx) = mpsc::channel(POSTS_IN_FLIGHT);
+            let lp = Arc::new(LongPollState::new(
+                shared.config.max_queued_bytes_per_connection,
+            ));
+            if let Ok(mut io) = conn.io.lock() {
+                *io = Some(HttpIo {
+                    inbound: in_tx,
+                    long_poll: Some(lp.clone()),
+                });
+            }
+            let t = LongPollingTransport::new(in_rx, lp, shared.config.disconnect_timeout());
+            tokio::spawn(async move {
+                run_endpoint(t, &shared, &ep, &conn, info).await;
+                // Kept until the client's next poll (204) or the disconnect timeout.
+                if let Ok(mut s) = conn.state.lock() {
+                    *s = ConnState::Ended(Instant::now());
+                }
+            });
+            long_polling::first_poll()
         }
     }
 }
+
+/// Largest POST body accepted (a hub message is at most 32 KB by default; a body may hold many).
+const MAX_POST_BODY: usize = 16 << 20;
+/// POST bodies queued for a connection before the next POST waits.
+const POSTS_IN_FLIGHT: usize = 16;
 
 async fn run_endpoint<T: Transport>(
     t: T,

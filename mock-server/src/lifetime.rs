@@ -44,7 +44,7 @@ pub enum ClientResultError {
     Client(String),
     /// The connection is gone or went away (`IOException`).
     Connection(String),
-    /// Nobody answered in time (`OperationCanceledException`).
+    /// Nobody answered in time (`HubException: Invocation canceled by the server.`).
     Canceled,
 }
 

@@ -275,7 +275,7 @@ impl Pattern {
                 for (k, p) in entries {
                     let found = a.iter().find(|(ak, _)| ak.as_str() == Some(k.as_str()));
                     match (p, found) {
-                        (Pattern::Absent, None) => {}
+                        (p, None) if p.accepts_absent() => {}
                         (Pattern::Absent, Some((_, v))) => {
                             return Err(format!(
                                 "{} should be absent but is {}",
@@ -307,6 +307,15 @@ impl Pattern {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Whether a missing key satisfies this pattern (`$absent`, or an alternative that is).
+    pub fn accepts_absent(&self) -> bool {
+        match self {
+            Pattern::Absent => true,
+            Pattern::OneOf(alts) => alts.iter().any(Pattern::accepts_absent),
+            _ => false,
         }
     }
 
@@ -451,6 +460,10 @@ mod tests {
             .matches(&v(r#"{"$bin":"AQ=="}"#), "")
             .is_ok());
         assert!(Pattern::parse(r#"{"$type":"nope"}"#).is_err());
+        let void_or_null = Pattern::parse(r#"{"type":3,"invocationId":"1","result":{"$oneOf":[{"$absent":true},null]}}"#).unwrap();
+        assert!(void_or_null.matches_message(&v(r#"{"type":3,"invocationId":"1"}"#)).is_ok());
+        assert!(void_or_null.matches_message(&v(r#"{"type":3,"invocationId":"1","result":null}"#)).is_ok());
+        assert!(void_or_null.matches_message(&v(r#"{"type":3,"invocationId":"1","result":0}"#)).is_err());
     }
 
     #[test]

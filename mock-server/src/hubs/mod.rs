@@ -15,7 +15,11 @@ pub mod conformance;
 pub mod testhub;
 
 /// Transports this build implements.
-pub const SUPPORTED_TRANSPORTS: &[TransportKind] = &[TransportKind::WebSockets];
+pub const SUPPORTED_TRANSPORTS: &[TransportKind] = &[
+    TransportKind::WebSockets,
+    TransportKind::ServerSentEvents,
+    TransportKind::LongPolling,
+];
 
 fn supported(wanted: &[TransportKind]) -> Vec<TransportKind> {
     wanted

@@ -9,6 +9,8 @@ use std::future::Future;
 use bytes::Bytes;
 use signalr_protocol::TransferFormat;
 
+pub mod long_polling;
+pub mod sse;
 pub mod websockets;
 
 /// Which transport a connection uses.

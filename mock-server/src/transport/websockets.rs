@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use signalr_protocol::TransferFormat;
 
 use super::{Received, Transport, TransportKind};
@@ -65,6 +65,13 @@ impl Transport for WebSocketTransport {
     }
 
     async fn close(&mut self) {
+        if self.closed {
+            // The peer closed (or vanished) first. tungstenite queued the reply to its Close
+            // frame and only writes it on the next flush; without this the client never sees
+            // the closing handshake complete (ASP.NET Core answers with `CloseOutputAsync`).
+            let _ = SinkExt::flush(&mut self.ws).await;
+            return;
+        }
         let _ = self
             .ws
             .send(Message::Close(Some(CloseFrame {

@@ -1,0 +1,110 @@
+//! Server-Sent Events: the server writes `text/event-stream` events on one long GET; the client
+//! sends with POSTs. Text only.
+
+use bytes::Bytes;
+use futures_util::stream::{self, Stream, StreamExt};
+use signalr_protocol::TransferFormat;
+use tokio::sync::mpsc;
+
+use super::{Received, Transport, TransportKind};
+
+/// Events queued for the response body before the connection waits for the client to read.
+const EVENTS_IN_FLIGHT: usize = 64;
+
+/// The hub connection's side of an SSE connection.
+pub struct SseTransport {
+    inbound: mpsc::Receiver<Received>,
+    out: Option<mpsc::Sender<Bytes>>,
+}
+
+/// Formats one chunk as an SSE event: each `\n`-separated line as `data: <line>\r\n`
+/// (a trailing `\r` dropped), then `\r\n` (`ServerSentEventsMessageFormatter`).
+pub fn format_event(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 16);
+    if payload.is_empty() {
+        out.extend_from_slice(b"\r\n");
+        return out;
+    }
+    let mut lines: Vec<&[u8]> = payload.split(|&b| b == b'\n').collect();
+    // A payload ending in a newline does not make an extra empty line.
+    if lines.len() > 1 && lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Creates the transport and the response body stream (`:\r\n` first, then events).
+pub fn sse(
+    inbound: mpsc::Receiver<Received>,
+) -> (
+    SseTransport,
+    impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send,
+) {
+    let (tx, rx) = mpsc::channel::<Bytes>(EVENTS_IN_FLIGHT);
+    // The comment line works around a Firefox quirk; ASP.NET Core writes it first.
+    let body = stream::once(async { Bytes::from_static(b":\r\n") })
+        .chain(stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (b, rx))
+        }))
+        .map(Ok);
+    (
+        SseTransport {
+            inbound,
+            out: Some(tx),
+        },
+        body,
+    )
+}
+
+impl Transport for SseTransport {
+    fn kind(&self) -> TransportKind {
+        TransportKind::ServerSentEvents
+    }
+
+    async fn recv(&mut self) -> Received {
+        let Some(out) = self.out.clone() else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            r = self.inbound.recv() => r.unwrap_or(Received::Closed { graceful: false }),
+            // The client went away (the response body was dropped).
+            _ = out.closed() => Received::Closed { graceful: false },
+        }
+    }
+
+    async fn send(&mut self, data: Bytes, _format: TransferFormat) -> Result<(), ()> {
+        let Some(out) = &self.out else {
+            return Err(());
+        };
+        out.send(Bytes::from(format_event(&data)))
+            .await
+            .map_err(|_| ())
+    }
+
+    async fn close(&mut self) {
+        // Ending the body ends the response.
+        self.out = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events() {
+        assert_eq!(
+            format_event(b"{\"type\":6}\x1e"),
+            b"data: {\"type\":6}\x1e\r\n\r\n"
+        );
+        assert_eq!(format_event(b"a\r\nb\n"), b"data: a\r\ndata: b\r\n\r\n");
+        assert_eq!(format_event(b""), b"\r\n");
+    }
+}
