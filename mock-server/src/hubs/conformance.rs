@@ -10,7 +10,6 @@ use signalr_protocol::{HubMessage, Value};
 use super::{arg_int, arg_str, arg_strings, invalid_operation, p};
 use crate::config::MockConfig;
 use crate::hub::{Hub, HubError, Param, ParamType as T};
-use crate::transport::TransportKind;
 
 /// Version of `fixtures/contract/CONTRACT.md` this hub implements.
 pub const CONTRACT_VERSION: &str = "1.0";
@@ -471,7 +470,6 @@ pub fn hub(cfg: &MockConfig) -> Hub {
         call.request_close();
         Ok(None)
     });
-    let _ = TransportKind::WebSockets;
     h
 }
 
