@@ -1,1 +1,113 @@
-fn main() {}
+//! Every embedded case × combination as its own test, against an in-process mock-hub.
+//!
+//! `cargo test --test cases -- --list` lists them; `cargo test --test cases -- 'handshake/'`
+//! runs a subset. Executions the mock-hub cannot run (gated) are reported as ignored with the
+//! reason; everything else must PASS.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use signalr_conform::cases;
+use signalr_conform::client::Target;
+use signalr_conform::report::failure_details;
+use signalr_conform::result::Verdict;
+use signalr_conform::runner::{self, RunOptions, TargetInfo};
+use signalr_mock::{MockConfig, MockServer};
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    info: Arc<TargetInfo>,
+    opts: Arc<RunOptions>,
+    http: reqwest::Client,
+    _server: MockServer,
+}
+
+fn env() -> &'static Env {
+    static ENV: OnceLock<Env> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt
+            .block_on(MockServer::start(MockConfig {
+                port: 0,
+                ..MockConfig::default().fast_timers()
+            }))
+            .expect("mock-hub starts");
+        let target = Target {
+            hub_url: server.hub_url("conformance").parse().expect("url"),
+            headers: Vec::new(),
+            access_token: None,
+        };
+        let mut opts = RunOptions::new(target);
+        opts.embedded = true;
+        let opts = Arc::new(opts);
+        let info = Arc::new(rt.block_on(runner::probe(&opts)).expect("mock-hub answers"));
+        Env {
+            http: runner::http_client(),
+            info,
+            opts,
+            rt,
+            _server: server,
+        }
+    })
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Executions mostly wait on the network: run many at once unless told otherwise.
+    if args.test_threads.is_none() {
+        args.test_threads = Some(16);
+    }
+    let all = cases::embedded().expect("the embedded cases load");
+    let executions = cases::expand(&all);
+    // Gating needs the target; only probe it when something will actually run.
+    let listing = args.list;
+    let exclusive = Arc::new(RwLock::new(()));
+    let trials: Vec<Trial> = executions
+        .into_iter()
+        .enumerate()
+        .map(|(uid, e)| {
+            let name = e.name.clone();
+            let gated = if listing {
+                None
+            } else {
+                let env = env();
+                runner::gate(&e, &env.info, &env.opts)
+            };
+            let lock = exclusive.clone();
+            let ignored = gated.is_some();
+            let kind = gated
+                .map(|(v, reason)| format!("{} — {reason}", v.label()))
+                .unwrap_or_default();
+            Trial::test(name, move || {
+                let env = env();
+                let run = || {
+                    env.rt.block_on(runner::run_execution(
+                        &e,
+                        &env.info,
+                        &env.opts,
+                        env.http.clone(),
+                        uid,
+                    ))
+                };
+                // Cases that broadcast to every connection run alone.
+                let o = if e.case.exclusive {
+                    let _w = lock.write().unwrap_or_else(|p| p.into_inner());
+                    run()
+                } else {
+                    let _r = lock.read().unwrap_or_else(|p| p.into_inner());
+                    run()
+                };
+                match o.verdict {
+                    Verdict::Pass => Ok(()),
+                    _ => Err(Failed::from(failure_details(&o, 60))),
+                }
+            })
+            .with_kind(kind)
+            .with_ignored_flag(ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}

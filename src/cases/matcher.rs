@@ -460,10 +460,19 @@ mod tests {
             .matches(&v(r#"{"$bin":"AQ=="}"#), "")
             .is_ok());
         assert!(Pattern::parse(r#"{"$type":"nope"}"#).is_err());
-        let void_or_null = Pattern::parse(r#"{"type":3,"invocationId":"1","result":{"$oneOf":[{"$absent":true},null]}}"#).unwrap();
-        assert!(void_or_null.matches_message(&v(r#"{"type":3,"invocationId":"1"}"#)).is_ok());
-        assert!(void_or_null.matches_message(&v(r#"{"type":3,"invocationId":"1","result":null}"#)).is_ok());
-        assert!(void_or_null.matches_message(&v(r#"{"type":3,"invocationId":"1","result":0}"#)).is_err());
+        let void_or_null = Pattern::parse(
+            r#"{"type":3,"invocationId":"1","result":{"$oneOf":[{"$absent":true},null]}}"#,
+        )
+        .unwrap();
+        assert!(void_or_null
+            .matches_message(&v(r#"{"type":3,"invocationId":"1"}"#))
+            .is_ok());
+        assert!(void_or_null
+            .matches_message(&v(r#"{"type":3,"invocationId":"1","result":null}"#))
+            .is_ok());
+        assert!(void_or_null
+            .matches_message(&v(r#"{"type":3,"invocationId":"1","result":0}"#))
+            .is_err());
     }
 
     #[test]

@@ -257,7 +257,8 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
     Ok(info)
 }
 
-pub(crate) fn http_client() -> reqwest::Client {
+/// The HTTP client executions share (no redirects followed).
+pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(4)
@@ -384,6 +385,17 @@ pub async fn run(
         totals: Totals::of(&outcomes),
         outcomes,
     }
+}
+
+/// Runs one execution (no gating) with its own timeout; never panics.
+pub async fn run_execution(
+    e: &Execution,
+    info: &Arc<TargetInfo>,
+    opts: &Arc<RunOptions>,
+    http: reqwest::Client,
+    uid: usize,
+) -> Outcome {
+    run_one(e, info, opts, http, uid).await
 }
 
 async fn run_one(
