@@ -165,3 +165,24 @@ impl MockConfig {
         self.faults.contains(&f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_is_the_defaults() {
+        let text = include_str!("../mock-hub.example.toml");
+        let parsed = MockConfig::from_toml(text).expect("the example parses");
+        let d = MockConfig::default();
+        assert_eq!(format!("{parsed:?}"), format!("{d:?}"));
+    }
+
+    #[test]
+    fn unknown_keys_and_faults_are_errors() {
+        assert!(MockConfig::from_toml("keep_alive = 1").is_err());
+        assert!(MockConfig::from_toml("faults = [\"nope\"]").is_err());
+        let c = MockConfig::from_toml("faults = [\"no-keep-alive\"]\nport = 0").expect("parses");
+        assert!(c.has_fault(Fault::NoKeepAlive));
+    }
+}
