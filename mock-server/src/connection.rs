@@ -485,7 +485,7 @@ async fn handshake_phase<T: Transport>(
         return None;
     }
     if faults.has(Fault::SlowHandshake) {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(cfg.handshake_timeout() + Duration::from_secs(1)).await;
     }
     if t.send(Bytes::from_static(handshake::SUCCESS_RESPONSE), format)
         .await

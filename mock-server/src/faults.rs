@@ -88,7 +88,7 @@ faults! {
     NoHandshakeTimeout = "no-handshake-timeout",
     /// Client results are never delivered: the server-to-client Invocation has no invocation id.
     ClientResultWithoutId = "client-result-without-id",
-    /// Answers the handshake after a delay of 3 seconds.
+    /// Answers the handshake only after its own handshake timeout has passed.
     SlowHandshake = "slow-handshake",
 }
 
