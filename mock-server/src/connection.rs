@@ -1044,7 +1044,9 @@ impl Session {
                 .send(Bytes::from(out), self.protocol.transfer_format())
                 .await;
         }
-        t.close().await;
+        // Forget the connection before the (up to CloseTimeout long) closing handshake, as
+        // HubConnectionHandler does: groups, users and client results it owes are released
+        // even while a client takes its time to answer the Close frame.
         self.lifetime.remove(&self.conn);
         for (_, (tx, _)) in self.uploads.drain() {
             let _ = tx.try_send(Err(HubError::exception(
@@ -1052,6 +1054,7 @@ impl Session {
                 "The underlying connection was closed.",
             )));
         }
+        t.close().await;
     }
 }
 

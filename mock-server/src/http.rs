@@ -208,6 +208,14 @@ fn text(status: StatusCode, body: &str) -> Response {
     r
 }
 
+/// A body without a Content-Type (what `HttpResponse.WriteAsync(string)` sends).
+fn bare(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
 fn json_response(body: String) -> Response {
     let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(
@@ -313,20 +321,25 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
             .redirects
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
-        return (
+        // `Response.WriteAsync` sets no Content-Type.
+        return bare(
             StatusCode::OK,
             format!("{{ \"url\": \"{base}/testHub?numRedirects={n}\" }}"),
-        )
-            .into_response();
+        );
     }
     if starts_with_segment(&lower, "/bad-negotiate") {
-        return (StatusCode::BAD_REQUEST, "Some response from server").into_response();
+        return bare(
+            StatusCode::BAD_REQUEST,
+            "Some response from server".to_owned(),
+        );
     }
     if lower == "/generatejwttoken" && req.method() == Method::GET {
-        return shared
-            .tokens
-            .issue("testuser", "SignalRTestServer", "SignalRTests", 5)
-            .into_response();
+        return bare(
+            StatusCode::OK,
+            shared
+                .tokens
+                .issue("testuser", "SignalRTestServer", "SignalRTests", 5),
+        );
     }
     if lower == "/contract/token" && req.method() == Method::GET {
         let query = parse_query_pairs(&query_str);
@@ -385,10 +398,25 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
     let info = RequestInfo {
         path: path.clone(),
         query,
-        headers: req.headers().clone(),
+        headers: owned_headers(req.headers()),
         user,
     };
     transport_request(shared, ep, req, info).await
+}
+
+/// A deep copy of request headers. hyper's header values are slices of the connection's read
+/// buffer; keeping them for the connection's lifetime would keep that whole buffer alive.
+fn owned_headers(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(h.len());
+    for (k, v) in h {
+        if let (Ok(k), Ok(v)) = (
+            header::HeaderName::from_bytes(k.as_str().as_bytes()),
+            HeaderValue::from_bytes(v.as_bytes()),
+        ) {
+            out.append(k, v);
+        }
+    }
+    out
 }
 
 fn set_test_cookies(h: &mut HeaderMap) {
@@ -610,7 +638,7 @@ async fn transport_request(
                     return e.into_response();
                 }
             };
-            let buf = shared.config.websocket_read_buffer_size.max(1024);
+            let buf = shared.config.websocket_read_buffer_size.max(256);
             upgrade
                 .read_buffer_size(buf)
                 .write_buffer_size(0)

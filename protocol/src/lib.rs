@@ -67,8 +67,8 @@ impl HubProtocol {
         }
     }
 
-    /// The protocol with this handshake name (ordinal, case-sensitive — as ASP.NET Core's
-    /// protocol resolver compares).
+    /// The protocol with this exact handshake name (ASP.NET Core's resolver ignores case; a
+    /// server should compare with `eq_ignore_ascii_case`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "json" => Some(HubProtocol::Json),
