@@ -86,6 +86,52 @@ pub struct HttpConnection {
     created: Instant,
     state: Mutex<ConnState>,
     io: Mutex<Option<HttpIo>>,
+    /// Data POSTed before any transport started (ASP.NET Core buffers it in the pipe).
+    early: Mutex<Option<mpsc::Receiver<Received>>>,
+}
+
+impl HttpConnection {
+    /// The inbound channel for POSTs: the transport's, or a buffer until one starts.
+    fn inbound(&self) -> Option<mpsc::Sender<Received>> {
+        let mut io = self.io.lock().ok()?;
+        if let Some(io) = io.as_ref() {
+            return Some(io.inbound.clone());
+        }
+        let (tx, rx) = mpsc::channel(POSTS_IN_FLIGHT);
+        *io = Some(HttpIo {
+            inbound: tx.clone(),
+            long_poll: None,
+        });
+        if let Ok(mut e) = self.early.lock() {
+            *e = Some(rx);
+        }
+        Some(tx)
+    }
+
+    /// The inbound channel pair for a starting SSE/LP transport (taking over early POSTs).
+    fn start_inbound(&self, long_poll: Option<Arc<LongPollState>>) -> mpsc::Receiver<Received> {
+        let early = self.early.lock().ok().and_then(|mut e| e.take());
+        let Ok(mut io) = self.io.lock() else {
+            return mpsc::channel(1).1;
+        };
+        match (early, io.as_ref().map(|i| i.inbound.clone())) {
+            (Some(rx), Some(tx)) => {
+                *io = Some(HttpIo {
+                    inbound: tx,
+                    long_poll,
+                });
+                rx
+            }
+            _ => {
+                let (tx, rx) = mpsc::channel(POSTS_IN_FLIGHT);
+                *io = Some(HttpIo {
+                    inbound: tx,
+                    long_poll,
+                });
+                rx
+            }
+        }
+    }
 }
 
 /// The table of negotiated connections, keyed by token.
@@ -116,6 +162,7 @@ impl ConnectionManager {
             created: Instant::now(),
             state: Mutex::new(ConnState::Pending),
             io: Mutex::new(None),
+            early: Mutex::new(None),
         });
         if let Ok(mut m) = self.map.lock() {
             m.insert(token, c.clone());
@@ -533,14 +580,14 @@ async fn transport_request(
                 "POST requests are not allowed for WebSocket connections.",
             );
         }
-        let Some(io) = io else {
+        let Some(inbound) = conn.inbound() else {
             return text(StatusCode::NOT_FOUND, "No Connection with that ID");
         };
         let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BODY).await {
             Ok(b) => b,
             Err(_) => return text(StatusCode::BAD_REQUEST, ""),
         };
-        if io.inbound.send(Received::Data(body)).await.is_err() {
+        if inbound.send(Received::Data(body)).await.is_err() {
             // The connection was disposed during the write.
             return StatusCode::NOT_FOUND.into_response();
         }
@@ -656,14 +703,7 @@ async fn transport_request(
                 })
         }
         TransportKind::ServerSentEvents => {
-            let (in_tx, in_rx) = mpsc::channel(POSTS_IN_FLIGHT);
-            let (t, body) = sse::sse(in_rx);
-            if let Ok(mut io) = conn.io.lock() {
-                *io = Some(HttpIo {
-                    inbound: in_tx,
-                    long_poll: None,
-                });
-            }
+            let (t, body) = sse::sse(conn.start_inbound(None));
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
                 shared.connections.remove(&conn.token);
@@ -686,16 +726,10 @@ async fn transport_request(
             r
         }
         TransportKind::LongPolling => {
-            let (in_tx, in_rx) = mpsc::channel(POSTS_IN_FLIGHT);
             let lp = Arc::new(LongPollState::new(
                 shared.config.max_queued_bytes_per_connection,
             ));
-            if let Ok(mut io) = conn.io.lock() {
-                *io = Some(HttpIo {
-                    inbound: in_tx,
-                    long_poll: Some(lp.clone()),
-                });
-            }
+            let in_rx = conn.start_inbound(Some(lp.clone()));
             let t = LongPollingTransport::new(in_rx, lp, shared.config.disconnect_timeout());
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;

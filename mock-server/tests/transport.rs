@@ -300,3 +300,38 @@ async fn request_details_reach_the_hub() {
     );
     assert_no_panics();
 }
+
+/// Data POSTed before the transport starts is kept (ASP.NET Core writes it into the
+/// connection's pipe) and read once Long Polling begins.
+#[tokio::test]
+async fn posts_before_the_first_poll_are_kept() {
+    let srv = default_server().await;
+    let n = negotiate_v1(&srv, "conformance").await;
+    let token = n.connection_token.unwrap();
+    let url = format!("{}?id={token}", srv.hub_url("conformance"));
+    let http = reqwest::Client::new();
+    let r = http
+        .post(&url)
+        .body("{\"protocol\":\"json\",\"version\":1}\u{1e}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let first = http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        first.bytes().await.unwrap().len(),
+        0,
+        "the first poll returns at once, empty"
+    );
+    let second = http.get(&url).send().await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert_eq!(
+        &second.bytes().await.unwrap()[..],
+        b"{}\x1e",
+        "the handshake POSTed early was answered"
+    );
+    let r = http.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_no_panics();
+}
