@@ -95,6 +95,12 @@ impl MockServer {
 
     /// Serves on an already bound listener.
     pub fn serve(listener: TcpListener, config: MockConfig) -> std::io::Result<Self> {
+        if config.allow_stateful_reconnects {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "allow_stateful_reconnects: stateful reconnect is not implemented by this mock-hub yet",
+            ));
+        }
         let addr = listener.local_addr()?;
         let faults = FaultSet::new(&config.faults);
         let shutdown = CancellationToken::new();

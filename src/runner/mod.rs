@@ -174,11 +174,22 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                 }
             }
         }
-        None => info.notes.push(format!(
-            "negotiate answered {} {}: transports unknown",
-            r.status,
-            r.text().chars().take(200).collect::<String>()
-        )),
+        None => {
+            // Without a usable negotiate response every transport is tried, so the cases
+            // report what is wrong instead of being gated away.
+            info.notes.push(format!(
+                "negotiate answered {} {}: assuming every transport",
+                r.status,
+                r.text().chars().take(200).collect::<String>()
+            ));
+            for t in TransportKind::ALL {
+                let formats = match t {
+                    TransportKind::ServerSentEvents => vec!["Text".to_owned()],
+                    _ => vec!["Text".to_owned(), "Binary".to_owned()],
+                };
+                info.transports.push((t, formats));
+            }
+        }
     }
     // Describe over whichever transport is offered, preferring WebSockets.
     let transport = [
