@@ -829,6 +829,11 @@ impl Session {
         };
         match nonempty(id) {
             Some(id) => {
+                let id = if self.faults().has(Fault::WrongCompletionId) {
+                    format!("{id}-wrong")
+                } else {
+                    id.to_owned()
+                };
                 self.conn
                     .send(&HubMessage::completion(id, CompletionResult::Error(text)));
             }
@@ -930,6 +935,11 @@ impl Session {
                 _ => false,
             };
             if !fresh {
+                // StreamAsync's cleanup removes the id's entry even for the refused duplicate,
+                // so the original stream can no longer be canceled (DefaultHubDispatcher).
+                if let Ok(mut s) = self.conn.streams.lock() {
+                    s.remove(&id);
+                }
                 self.invocation_error(&req.id, format!("Invocation ID '{id}' is already in use."));
                 return Ok(());
             }
@@ -1157,6 +1167,11 @@ async fn run_stream(
             CompletionResult::Value(Value::Null)
         }
         None => CompletionResult::Void,
+    };
+    let id = if faults.has(Fault::WrongCompletionId) {
+        format!("{id}-wrong")
+    } else {
+        id
     };
     conn.send(&HubMessage::completion(id, result));
     drop(call);

@@ -504,6 +504,7 @@ pub const BUILTIN_CAPABILITIES: &[&str] = &[
     "detailed-errors",
     "no-detailed-errors",
     "stateful-reconnect",
+    "sequential-invocations",
     "describe",
 ];
 

@@ -212,6 +212,12 @@ impl<'a> Ctx<'a> {
         if let Some(v) = self.vars.get(name) {
             return Some(v.clone());
         }
+        // `${scaled:300}`: milliseconds for the server (e.g. a Delay argument) stretched by
+        // --time-scale like the case's own waits.
+        if let Some(ms) = name.strip_prefix("scaled:") {
+            let ms: f64 = ms.trim().parse().ok()?;
+            return Some(format!("{}", (ms * self.opts.time_scale).round() as u64));
+        }
         let (client, field) = name.split_once('.')?;
         let s = self.sessions.get(client)?;
         match field {

@@ -78,6 +78,8 @@ pub struct TargetInfo {
     pub detailed_errors: bool,
     /// Stateful reconnect enabled.
     pub stateful_reconnect: bool,
+    /// `MaximumParallelInvocationsPerClient` (1 unless declared).
+    pub max_parallel_invocations: u64,
     /// Notes for the report.
     pub notes: Vec<String>,
 }
@@ -126,6 +128,14 @@ impl TargetInfo {
                 .stateful_reconnect
                 .then_some(())
                 .ok_or_else(|| "the target does not allow stateful reconnect".to_owned()),
+            "sequential-invocations" => (self.max_parallel_invocations <= 1)
+                .then_some(())
+                .ok_or_else(|| {
+                    format!(
+                        "the target runs up to {} invocations of a connection in parallel",
+                        self.max_parallel_invocations
+                    )
+                }),
             "describe" => self
                 .describe
                 .as_ref()
@@ -252,6 +262,10 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                 };
                 info.detailed_errors = d.get("detailedErrors", false).and_then(Value::as_bool).unwrap_or(false);
                 info.stateful_reconnect = d.get("statefulReconnect", false).and_then(Value::as_bool).unwrap_or(false);
+                info.max_parallel_invocations = d
+                    .get("maximumParallelInvocationsPerClient", false)
+                    .and_then(Value::as_i64)
+                    .map_or(1, |n| n.max(1) as u64);
                 info.describe = Some(d);
             }
             Some(other) => info.notes.push(format!(
