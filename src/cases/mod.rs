@@ -331,6 +331,9 @@ pub struct Step {
     /// Cut sent bytes into frames of this size.
     #[serde(default)]
     pub chunk_size: Option<usize>,
+    /// Cut sent bytes into frames at these offsets.
+    #[serde(default)]
+    pub chunk_at: Option<Vec<usize>>,
     /// Save values from the matched message: `{ var = "result" }` (a path into the notation).
     #[serde(default)]
     pub save: std::collections::BTreeMap<String, String>,
@@ -505,6 +508,7 @@ pub const BUILTIN_CAPABILITIES: &[&str] = &[
     "no-detailed-errors",
     "stateful-reconnect",
     "sequential-invocations",
+    "default-message-size-limit",
     "describe",
 ];
 

@@ -80,6 +80,8 @@ pub struct TargetInfo {
     pub stateful_reconnect: bool,
     /// `MaximumParallelInvocationsPerClient` (1 unless declared).
     pub max_parallel_invocations: u64,
+    /// `MaximumReceiveMessageSize` (`None` = unlimited; 32768 unless declared).
+    pub max_message_size: Option<u64>,
     /// Notes for the report.
     pub notes: Vec<String>,
 }
@@ -136,6 +138,14 @@ impl TargetInfo {
                         self.max_parallel_invocations
                     )
                 }),
+            "default-message-size-limit" => (self.max_message_size == Some(32_768))
+                .then_some(())
+                .ok_or_else(|| match self.max_message_size {
+                    None => "the target has no receive message size limit".to_owned(),
+                    Some(n) => {
+                        format!("the target's receive message size limit is {n} bytes, not 32768")
+                    }
+                }),
             "describe" => self
                 .describe
                 .as_ref()
@@ -157,7 +167,11 @@ fn describe_number(d: &Value, key: &str) -> Option<f64> {
 
 /// Finds out what the target offers: negotiate (transports) and `Describe()` (features, timers).
 pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
-    let mut info = TargetInfo::default();
+    let mut info = TargetInfo {
+        max_message_size: Some(32_768),
+        max_parallel_invocations: 1,
+        ..TargetInfo::default()
+    };
     let http = http_client();
     let transcript = Transcript::new();
     let target = Arc::new(opts.target.clone());
@@ -259,6 +273,13 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                     keep_alive_interval: describe_number(&d, "keepAliveIntervalMs").unwrap_or(t.keep_alive_interval),
                     client_timeout_interval: describe_number(&d, "clientTimeoutIntervalMs").unwrap_or(t.client_timeout_interval),
                     handshake_timeout: describe_number(&d, "handshakeTimeoutMs").unwrap_or(t.handshake_timeout),
+                    disconnect_timeout: describe_number(&d, "disconnectTimeoutMs").unwrap_or(t.disconnect_timeout),
+                };
+                // Absent = ASP.NET Core's default; null = unlimited.
+                info.max_message_size = match d.get("maximumReceiveMessageSize", false) {
+                    None => Some(32_768),
+                    Some(Value::Null) => None,
+                    Some(v) => v.as_i64().map(|n| n.max(0) as u64),
                 };
                 info.detailed_errors = d.get("detailedErrors", false).and_then(Value::as_bool).unwrap_or(false);
                 info.stateful_reconnect = d.get("statefulReconnect", false).and_then(Value::as_bool).unwrap_or(false);

@@ -1,4 +1,5 @@
 //! Timing expressions: `2000`, `keepAliveInterval * 2 + 1000`, `(clientTimeoutInterval + 500) * 1.5`.
+//! Names: `keepAliveInterval`, `clientTimeoutInterval`, `handshakeTimeout`, `disconnectTimeout`.
 //! Names are the target's timers in milliseconds, as `Describe` declares them (ASP.NET Core's
 //! defaults when it does not).
 
@@ -11,6 +12,8 @@ pub struct Timers {
     pub client_timeout_interval: f64,
     /// `HandshakeTimeout`.
     pub handshake_timeout: f64,
+    /// `DisconnectTimeout` (connection options).
+    pub disconnect_timeout: f64,
 }
 
 impl Default for Timers {
@@ -19,6 +22,7 @@ impl Default for Timers {
             keep_alive_interval: 15_000.0,
             client_timeout_interval: 30_000.0,
             handshake_timeout: 15_000.0,
+            disconnect_timeout: 15_000.0,
         }
     }
 }
@@ -42,6 +46,7 @@ const NAMES: &[&str] = &[
     "keepAliveInterval",
     "clientTimeoutInterval",
     "handshakeTimeout",
+    "disconnectTimeout",
 ];
 
 struct P<'a> {
@@ -150,6 +155,7 @@ impl Expr {
             Expr::Name(n) => match n.as_str() {
                 "keepAliveInterval" => t.keep_alive_interval,
                 "clientTimeoutInterval" => t.client_timeout_interval,
+                "disconnectTimeout" => t.disconnect_timeout,
                 _ => t.handshake_timeout,
             },
             Expr::Add(a, b) => a.eval(t) + b.eval(t),

@@ -56,6 +56,7 @@ fn describe(cfg: &MockConfig) -> Value {
         ("keepAliveIntervalMs", n(cfg.keep_alive_interval_ms)),
         ("clientTimeoutIntervalMs", n(cfg.client_timeout_interval_ms)),
         ("handshakeTimeoutMs", n(cfg.handshake_timeout_ms)),
+        ("disconnectTimeoutMs", n(cfg.disconnect_timeout_ms)),
         (
             "maximumReceiveMessageSize",
             match cfg.maximum_receive_message_size {
