@@ -485,7 +485,8 @@ async fn handshake_phase<T: Transport>(
         return None;
     }
     if faults.has(Fault::SlowHandshake) {
-        tokio::time::sleep(cfg.handshake_timeout() + Duration::from_secs(1)).await;
+        let delay = (cfg.handshake_timeout() + Duration::from_secs(1)).max(Duration::from_secs(16));
+        tokio::time::sleep(delay).await;
     }
     if t.send(Bytes::from_static(handshake::SUCCESS_RESPONSE), format)
         .await
@@ -764,7 +765,12 @@ impl Session {
                     }
                     let result = match c.result {
                         CompletionResult::Value(v) => Ok(v),
-                        CompletionResult::Void => Ok(Value::Null),
+                        // ClientResultsManager: a Completion without a result fails the wait
+                        // with `new HubException(null)`, whose message is .NET's default text.
+                        CompletionResult::Void => Err(ClientResultError::Client(
+                            "Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown."
+                                .into(),
+                        )),
                         CompletionResult::Error(e) => Err(ClientResultError::Client(e)),
                     };
                     match self.lifetime.complete_client_result(

@@ -88,7 +88,7 @@ faults! {
     NoHandshakeTimeout = "no-handshake-timeout",
     /// Client results are never delivered: the server-to-client Invocation has no invocation id.
     ClientResultWithoutId = "client-result-without-id",
-    /// Answers the handshake only after its own handshake timeout has passed.
+    /// Answers the handshake only after 16 s (past its own handshake timeout and clients' 15 s).
     SlowHandshake = "slow-handshake",
 }
 

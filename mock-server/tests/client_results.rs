@@ -44,7 +44,8 @@ async fn invoke_caller_round_trip() {
             c.expect_msg().await,
             ok("1", map(vec![("answer", int(42))]))
         );
-        // A void Completion is a null result.
+        // A Completion without a result fails the wait (ClientResultsManager throws
+        // `new HubException(null)`), so the hub method's caller gets an error.
         c.send(&HubMessage::invoke(
             "2",
             "InvokeCaller",
@@ -54,7 +55,16 @@ async fn invoke_caller_round_trip() {
         let id2 = server_invocation(&mut c).await.invocation_id.unwrap();
         assert_ne!(id, id2, "each client result gets a fresh id");
         c.send(&void(&id2)).await;
-        assert_eq!(c.expect_msg().await, ok("2", signalr_protocol::Value::Null));
+        assert_eq!(
+            c.expect_msg().await,
+            HubMessage::completion(
+                "2",
+                signalr_protocol::CompletionResult::Error(
+                    "An unexpected error occurred invoking 'InvokeCaller' on the server. HubException: Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown."
+                        .into()
+                )
+            )
+        );
     }
     assert_no_panics();
 }
