@@ -135,7 +135,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub list: bool,
     /// Parallel executions.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
     /// Default timeout of an expectation, in milliseconds.
     #[arg(long, default_value_t = 5000, value_name = "MS")]
@@ -152,6 +152,9 @@ pub struct RunArgs {
     /// NON-STRICT (a broken SHOULD) fails the run.
     #[arg(long)]
     pub strict: bool,
+    /// Stop starting executions after the first one that fails the run (the rest: SKIPPED).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// `slow` also runs cases that wait out real intervals (15 s keep-alive, 30 s timeouts).
     #[arg(long, value_enum, default_value = "default")]
     pub tier: TierArg,
@@ -400,6 +403,14 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     opts.slow = a.tier == TierArg::Slow;
     opts.trace_all = a.trace;
     opts.embedded = embedded.is_some();
+    if a.fail_fast {
+        let strict = a.strict;
+        opts.stop_when = Some(Arc::new(move |o: &crate::result::Outcome| {
+            use crate::result::Verdict;
+            matches!(o.verdict, Verdict::Fail | Verdict::Error)
+                || (strict && o.verdict == Verdict::NonStrict)
+        }));
+    }
     let opts = Arc::new(opts);
     let info = match runner::probe(&opts).await {
         Ok(i) => Arc::new(i),

@@ -12,7 +12,12 @@ fn conform(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .spawn()
         .expect("conform runs");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
     } else {
         drop(child.stdin.take());
     }
@@ -25,16 +30,34 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn decode_prints_one_line_per_message() {
-    let o = conform(&["decode", "--protocol", "messagepack", "--framed", "02 91 06 04 93 07 c0 c3"], None);
+    let o = conform(
+        &[
+            "decode",
+            "--protocol",
+            "messagepack",
+            "--framed",
+            "02 91 06 04 93 07 c0 c3",
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout), "{\"type\":6}\n{\"type\":7,\"allowReconnect\":true}\n");
+    assert_eq!(
+        text(&o.stdout),
+        "{\"type\":6}\n{\"type\":7,\"allowReconnect\":true}\n"
+    );
 }
 
 #[test]
 fn decode_renders_messagepack_types_unambiguously() {
     // Completion "abc" with a timestamp result (2018-01-01T11:24:00Z) and one with bin.
     let o = conform(
-        &["decode", "--protocol", "messagepack", "--framed", "0e 95 03 80 a3 61 62 63 03 d6 ff 5a 4a 1a 50 0c 95 03 80 a3 61 62 63 03 c4 02 01 02"],
+        &[
+            "decode",
+            "--protocol",
+            "messagepack",
+            "--framed",
+            "0e 95 03 80 a3 61 62 63 03 d6 ff 5a 4a 1a 50 0c 95 03 80 a3 61 62 63 03 c4 02 01 02",
+        ],
         None,
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -47,7 +70,17 @@ fn decode_renders_messagepack_types_unambiguously() {
 #[test]
 fn decode_reads_raw_bytes_from_stdin_with_a_handshake() {
     let input = b"{\"protocol\":\"json\",\"version\":1}\x1e{\"type\":1,\"target\":\"Send\",\"arguments\":[1,2.5]}\x1e";
-    let o = conform(&["decode", "--protocol", "json", "--framed", "--handshake", "-"], Some(input));
+    let o = conform(
+        &[
+            "decode",
+            "--protocol",
+            "json",
+            "--framed",
+            "--handshake",
+            "-",
+        ],
+        Some(input),
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         text(&o.stdout),
@@ -57,31 +90,74 @@ fn decode_reads_raw_bytes_from_stdin_with_a_handshake() {
 
 #[test]
 fn decode_errors_are_one_line_naming_the_problem() {
-    let o = conform(&["decode", "--protocol", "json", "--framed", "-"], Some(b"{\"type\":6}\x1e{\"type\":1}\x1e"));
+    let o = conform(
+        &["decode", "--protocol", "json", "--framed", "-"],
+        Some(b"{\"type\":6}\x1e{\"type\":1}\x1e"),
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(text(&o.stderr), "conform: message 2 at byte 11: Missing required property 'target'.\n");
+    assert_eq!(
+        text(&o.stderr),
+        "conform: message 2 at byte 11: Missing required property 'target'.\n"
+    );
     let o = conform(&["decode", "--protocol", "messagepack", "zz"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).starts_with("conform: invalid hex input"), "{}", text(&o.stderr));
-    let o = conform(&["decode", "--protocol", "messagepack", "--framed", "ff ff ff ff ff"], None);
+    assert!(
+        text(&o.stderr).starts_with("conform: invalid hex input"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = conform(
+        &[
+            "decode",
+            "--protocol",
+            "messagepack",
+            "--framed",
+            "ff ff ff ff ff",
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(text(&o.stderr), "conform: message 1 at byte 0: Messages over 2GB in size are not supported.\n");
+    assert_eq!(
+        text(&o.stderr),
+        "conform: message 1 at byte 0: Messages over 2GB in size are not supported.\n"
+    );
 }
 
 #[test]
 fn encode_reverses_decode() {
     let lines = "{\"type\":1,\"invocationId\":\"1\",\"target\":\"Echo\",\"arguments\":[{\"$bin\":\"AQID\"},{\"$f32\":1.5},2.0,2]}\n{\"type\":6}\n";
-    let o = conform(&["encode", "--protocol", "messagepack"], Some(lines.as_bytes()));
+    let o = conform(
+        &["encode", "--protocol", "messagepack"],
+        Some(lines.as_bytes()),
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let hex = text(&o.stdout);
-    let o = conform(&["decode", "--protocol", "messagepack", "--framed", hex.trim()], None);
+    let o = conform(
+        &[
+            "decode",
+            "--protocol",
+            "messagepack",
+            "--framed",
+            hex.trim(),
+        ],
+        None,
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), lines);
-    let o = conform(&["encode", "--protocol", "json", "--raw"], Some(b"{\"type\":6}\n"));
+    let o = conform(
+        &["encode", "--protocol", "json", "--raw"],
+        Some(b"{\"type\":6}\n"),
+    );
     assert_eq!(o.stdout, b"{\"type\":6}\x1e");
-    let o = conform(&["encode", "--protocol", "json"], Some(b"{\"type\":6,\"bogus\":1}\n"));
+    let o = conform(
+        &["encode", "--protocol", "json"],
+        Some(b"{\"type\":6,\"bogus\":1}\n"),
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(text(&o.stderr), "conform: line 1: unknown property 'bogus'\n");
+    assert_eq!(
+        text(&o.stderr),
+        "conform: line 1: unknown property 'bogus'\n"
+    );
 }
 
 #[test]
@@ -91,7 +167,10 @@ fn list_names_every_execution() {
     let out = text(&o.stdout);
     assert!(out.lines().count() > 10, "{out}");
     assert!(out.lines().all(|l| l.starts_with("invocation/")), "{out}");
-    assert!(!out.contains("[sse,messagepack]"), "MessagePack never runs over SSE");
+    assert!(
+        !out.contains("[sse,messagepack]"),
+        "MessagePack never runs over SSE"
+    );
 }
 
 #[test]
@@ -102,7 +181,15 @@ fn usage_errors_exit_2_and_unreachable_targets_exit_3() {
     assert_eq!(o.status.code(), Some(2));
     let o = conform(&["--header", "no colon", "--list"], None);
     assert_eq!(o.status.code(), Some(0), "--list does not need a target");
-    let o = conform(&["--target", "http://127.0.0.1:1/conformance", "--case", "invocation/**"], None);
+    let o = conform(
+        &[
+            "--target",
+            "http://127.0.0.1:1/conformance",
+            "--case",
+            "invocation/**",
+        ],
+        None,
+    );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("unreachable"));
 }
@@ -112,7 +199,13 @@ fn baseline_known_failures_pass_and_stale_entries_fail() {
     let dir = std::env::temp_dir().join(format!("conform-baseline-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let failing = "invocation/non-blocking-gets-no-reply[websockets,json]";
-    let args = ["--quiet", "--case", failing, "--mock-fault", "answer-non-blocking"];
+    let args = [
+        "--quiet",
+        "--case",
+        failing,
+        "--mock-fault",
+        "answer-non-blocking",
+    ];
     // Without a baseline the fault fails the run.
     let o = conform(&args, None);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));

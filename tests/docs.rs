@@ -16,5 +16,8 @@ fn readme_lists_every_fault_mode() {
         .filter_map(|l| l.split('`').next())
         .collect();
     let actual: Vec<&str> = Fault::ALL.iter().map(Fault::name).collect();
-    assert_eq!(listed, actual, "README fault table vs Fault::ALL (same order)");
+    assert_eq!(
+        listed, actual,
+        "README fault table vs Fault::ALL (same order)"
+    );
 }

@@ -313,6 +313,23 @@ impl Session {
         headers: &[(String, String)],
         body: Vec<u8>,
     ) -> Result<HttpResult, String> {
+        self.http_inner(method, url, headers, body, false).await
+    }
+
+    /// A GET whose response body is a secret (a token): it is redacted in the transcript.
+    pub async fn http_token(&mut self, url: reqwest::Url) -> Result<HttpResult, String> {
+        self.http_inner(reqwest::Method::GET, url, &[], Vec::new(), true)
+            .await
+    }
+
+    async fn http_inner(
+        &mut self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        secret_body: bool,
+    ) -> Result<HttpResult, String> {
         let shown = transcript::redact_url(url.as_str());
         self.note(
             Direction::Out,
@@ -357,6 +374,11 @@ impl Session {
             .await
             .map_err(|e| format!("reading the response failed: {e}"))?;
         // Register tokens before logging the body that contains them.
+        if secret_body {
+            if let Ok(t) = std::str::from_utf8(&body) {
+                self.transcript.secret(t.trim());
+            }
+        }
         if let Ok(n) = NegotiateResponse::parse(&body) {
             if let Some(t) = &n.connection_token {
                 if Some(t) != n.connection_id.as_ref() {

@@ -300,10 +300,7 @@ impl<'a> Ctx<'a> {
             self.protocol,
             self.transcript.clone(),
         );
-        let r = probe
-            .http(reqwest::Method::GET, url, &[], Vec::new())
-            .await
-            .map_err(StepError::Error)?;
+        let r = probe.http_token(url).await.map_err(StepError::Error)?;
         if r.status != 200 || r.body.is_empty() {
             return Err(StepError::Error(format!(
                 "could not get a token for user '{user}' from the contract's /contract/token endpoint (HTTP {})",

@@ -39,14 +39,20 @@ pub struct RunOptions {
     pub slow_threshold: Duration,
     /// Whether the target is the embedded mock-hub.
     pub embedded: bool,
+    /// Stop starting executions once one outcome satisfies this (`--fail-fast`); the rest are
+    /// SKIPPED.
+    pub stop_when: Option<StopWhen>,
 }
+
+/// A predicate on outcomes that stops a run.
+pub type StopWhen = Arc<dyn Fn(&Outcome) -> bool + Send + Sync>;
 
 impl RunOptions {
     /// Defaults for `target`.
     pub fn new(target: Target) -> Self {
         Self {
             target,
-            jobs: 8,
+            jobs: 16,
             time_scale: 1.0,
             step_timeout: Duration::from_secs(5),
             case_timeout: Duration::from_secs(60),
@@ -55,6 +61,7 @@ impl RunOptions {
             trace_all: false,
             slow_threshold: Duration::from_secs(10),
             embedded: false,
+            stop_when: None,
         }
     }
 
@@ -232,7 +239,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
             HubProtocol::Json,
             Transcript::new(),
         );
-        let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(10));
+        let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(5));
         let described = async {
             s.negotiate("negotiateVersion=1").await.ok()?;
             let id = s.transport_id()?;
@@ -252,10 +259,10 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
             .ok()?;
             loop {
                 match s.recv(deadline).await.ok()? {
-                    signalr_protocol::Parsed::Message(HubMessage::Completion(c))
-                        if c.invocation_id == "describe" =>
-                    {
-                        return Some(c.result);
+                    signalr_protocol::Parsed::Message(HubMessage::Completion(c)) => {
+                        // The only invocation in flight: a Completion for another id is the
+                        // target's bug, and waiting longer would not help.
+                        return (c.invocation_id == "describe").then_some(c.result);
                     }
                     _ => continue,
                 }
@@ -366,12 +373,26 @@ pub async fn run(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let jobs = Arc::new(Semaphore::new(opts.jobs.max(1)));
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
     let exclusive = Arc::new(RwLock::new(()));
     let http = http_client();
     let mut handles = Vec::new();
-    // Exclusive executions last, so the shared lock is not contended early.
+    // Executions that wait out server timers first (longest first), so the short ones fill
+    // the gaps; exclusive executions last, so the shared lock is not contended early.
+    let waits = |e: &Execution| -> u64 {
+        match &e.case.waits {
+            Some(Timing::Ms(ms)) => *ms,
+            Some(Timing::Expr(x)) => timing::parse(x)
+                .map(|t| t.eval(&info.timers) as u64)
+                .unwrap_or(0),
+            None => 0,
+        }
+    };
     let (mut shared, mut alone): (Vec<_>, Vec<_>) =
         executions.into_iter().partition(|e| !e.case.exclusive);
+    shared.sort_by_key(|e| std::cmp::Reverse(waits(e)));
     shared.append(&mut alone);
     for (uid, e) in shared.into_iter().enumerate() {
         let info = info.clone();
@@ -380,18 +401,41 @@ pub async fn run(
         let exclusive = exclusive.clone();
         let http = http.clone();
         let on_done = on_done.clone();
+        let stopped = stopped.clone();
+        let (stop_tx, stop_rx) = (stop_tx.clone(), stop_rx.clone());
         handles.push(tokio::spawn(async move {
+            let halted =
+                |s: &std::sync::atomic::AtomicBool| s.load(std::sync::atomic::Ordering::SeqCst);
+            let not_run = || {
+                exec::skipped(
+                    &e,
+                    Verdict::Skipped,
+                    "not run: --fail-fast stopped the run after a failure".into(),
+                )
+            };
             let outcome = if let Some((verdict, reason)) = gate(&e, &info, &opts) {
                 exec::skipped(&e, verdict, reason)
             } else if e.case.exclusive {
                 let _w = exclusive.write().await;
                 let _p = jobs.acquire().await;
-                run_one(&e, &info, &opts, http, uid).await
+                if halted(&stopped) {
+                    not_run()
+                } else {
+                    run_stoppable(&e, &info, &opts, http, uid, Some(stop_rx)).await
+                }
             } else {
                 let _r = exclusive.read().await;
                 let _p = jobs.acquire().await;
-                run_one(&e, &info, &opts, http, uid).await
+                if halted(&stopped) {
+                    not_run()
+                } else {
+                    run_stoppable(&e, &info, &opts, http, uid, Some(stop_rx)).await
+                }
             };
+            if opts.stop_when.as_ref().is_some_and(|f| f(&outcome)) {
+                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = stop_tx.send(true);
+            }
             if let Some(f) = &on_done {
                 f(&outcome);
             }
@@ -451,22 +495,48 @@ async fn run_one(
     http: reqwest::Client,
     uid: usize,
 ) -> Outcome {
+    run_stoppable(e, info, opts, http, uid, None).await
+}
+
+async fn run_stoppable(
+    e: &Execution,
+    info: &Arc<TargetInfo>,
+    opts: &Arc<RunOptions>,
+    http: reqwest::Client,
+    uid: usize,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Outcome {
     let started = Instant::now();
     let transcript = Transcript::new();
     let (e2, info2, opts2, t2) = (e.clone(), info.clone(), opts.clone(), transcript.clone());
     let fut = async move { exec::execute(&e2, &info2, &opts2, http, t2, uid).await };
     // A panic or a hang in one execution must not take the run down.
-    let handle = tokio::spawn(fut);
+    let mut handle = tokio::spawn(fut);
     let limit = opts.scale(opts.case_timeout);
-    let result = match tokio::time::timeout(limit, handle).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(join)) => Err(exec::StepError::Error(format!(
-            "the harness failed: {join}"
-        ))),
-        Err(_) => Err(exec::StepError::Error(format!(
-            "the execution did not finish within {:.0} s",
-            limit.as_secs_f64()
-        ))),
+    let stopped = async move {
+        match stop {
+            Some(mut rx) => {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        r = &mut handle => match r {
+            Ok(r) => r,
+            Err(join) => Err(exec::StepError::Error(format!("the harness failed: {join}"))),
+        },
+        _ = tokio::time::sleep(limit) => {
+            handle.abort();
+            Err(exec::StepError::Error(format!(
+                "the execution did not finish within {:.0} s",
+                limit.as_secs_f64()
+            )))
+        }
+        _ = stopped => {
+            handle.abort();
+            return exec::skipped(e, Verdict::Skipped, "stopped: --fail-fast ended the run after a failure".into());
+        }
     };
     exec::outcome(e, result, transcript, started.elapsed(), opts.trace_all)
 }
