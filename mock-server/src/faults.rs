@@ -90,6 +90,8 @@ faults! {
     ClientResultWithoutId = "client-result-without-id",
     /// Answers the handshake only after 16 s (past its own handshake timeout and clients' 15 s).
     SlowHandshake = "slow-handshake",
+    /// Ends WebSockets with Close frame status 1001 (Going Away) instead of 1000.
+    WebSocketCloseGoingAway = "websocket-close-going-away",
 }
 
 impl std::fmt::Display for Fault {

@@ -732,7 +732,12 @@ async fn transport_request(
                     move |_| shared.connections.remove(&token)
                 })
                 .on_upgrade(move |ws| async move {
-                    let t = WebSocketTransport::new(ws);
+                    let code = if shared.faults.has(Fault::WebSocketCloseGoingAway) {
+                        1001
+                    } else {
+                        1000
+                    };
+                    let t = WebSocketTransport::new(ws, code);
                     run_endpoint(t, &shared, &ep, &conn, info).await;
                     shared.connections.remove(&conn.token);
                 })

@@ -328,6 +328,10 @@ pub struct Step {
     /// Timeout of an expect step (ms or expression; default the case's `timeout_ms`).
     #[serde(default)]
     pub within: Option<Timing>,
+    /// With `expect_close` / `expect_disconnect` over WebSockets: the server's WebSocket Close
+    /// frame carries this status code (ignored on the other transports).
+    #[serde(default)]
+    pub websocket_close_code: Option<u16>,
     /// Cut sent bytes into frames of this size.
     #[serde(default)]
     pub chunk_size: Option<usize>,
@@ -565,6 +569,15 @@ impl Case {
                         i + 1
                     ));
                 }
+            }
+            if s.websocket_close_code.is_some()
+                && s.expect_close.is_none()
+                && s.expect_disconnect.is_none()
+            {
+                return Err(format!(
+                    "step {}: websocket_close_code goes with expect_close or expect_disconnect",
+                    i + 1
+                ));
             }
             for t in [&s.within, &s.expect_silence, &s.wait]
                 .into_iter()

@@ -45,6 +45,8 @@ struct Ctx<'a> {
     transport: TransportKind,
     step: usize,
     action: &'static str,
+    /// How long the current step waits for the server (for "nothing arrived within …").
+    wait: Duration,
 }
 
 pub(crate) fn skipped(e: &Execution, verdict: Verdict, reason: String) -> Outcome {
@@ -151,6 +153,7 @@ pub(crate) async fn execute(
         transport: e.combo.transport.unwrap_or(TransportKind::WebSockets),
         step: 0,
         action: "connect",
+        wait: opts.scale(opts.step_timeout),
     };
     let result = ctx.run().await;
     for (_, mut s) in std::mem::take(&mut ctx.sessions) {
@@ -322,7 +325,8 @@ impl<'a> Ctx<'a> {
             None => String::new(),
         };
         let version = self.exec.combo.negotiate_version;
-        let deadline = Instant::now() + self.opts.scale(self.opts.step_timeout);
+        self.wait = self.opts.scale(self.opts.step_timeout);
+        let deadline = Instant::now() + self.wait;
         let transport = self.transport;
         let protocol = self.protocol;
         let (step, action) = (self.step, self.action.to_owned());
@@ -379,13 +383,14 @@ impl<'a> Ctx<'a> {
                 format!("handshake error: {}", r.error.unwrap_or_default()),
             )),
             Err(RecvError::Transport(t)) => Err(StepError::Error(t)),
-            Err(e) => Err(fail("a handshake response".into(), e.to_string())),
+            Err(e) => Err(fail("a handshake response".into(), self.describe_recv(&e))),
         }
     }
 
     async fn run_step(&mut self, step: &Step) -> Result<(), StepError> {
         let client = step.client().to_owned();
         let timeout = self.timeout_for(step);
+        self.wait = timeout;
         let chunking = match (&step.chunk_size, &step.chunk_at) {
             (Some(n), _) => Chunking::Size(*n),
             (None, Some(at)) => Chunking::At(at.clone()),
@@ -519,10 +524,14 @@ impl<'a> Ctx<'a> {
             return self.expect_http(&client, h);
         }
         if let Some(c) = &step.expect_close {
-            return self.expect_close(&client, c, timeout).await;
+            return self
+                .expect_close(&client, c, step.websocket_close_code, timeout)
+                .await;
         }
         if step.expect_disconnect.is_some() {
-            return self.expect_disconnect(&client, timeout).await;
+            return self
+                .expect_disconnect(&client, step.websocket_close_code, timeout)
+                .await;
         }
         if let Some(t) = &step.expect_silence {
             let d = self
@@ -611,7 +620,16 @@ impl<'a> Ctx<'a> {
     fn recv_failure(&self, expected: &str, e: RecvError) -> StepError {
         match e {
             RecvError::Transport(t) => StepError::Error(t),
-            other => self.fail(expected, other.to_string()),
+            other => self.fail(expected, self.describe_recv(&other)),
+        }
+    }
+
+    /// A receive error as the "actual" of a failure; a timeout names the step's whole wait
+    /// (the error itself only knows the time left when its last read began).
+    fn describe_recv(&self, e: &RecvError) -> String {
+        match e {
+            RecvError::Timeout(_) => RecvError::Timeout(self.wait).to_string(),
+            other => other.to_string(),
         }
     }
 
@@ -645,7 +663,7 @@ impl<'a> Ctx<'a> {
             let p = match self.next_message(client, deadline).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let mut actual = e.to_string();
+                    let mut actual = self.describe_recv(&e);
                     if !skipped.is_empty() {
                         actual = format!("{actual}; skipped before: {}", skipped.join(", "));
                     }
@@ -708,7 +726,7 @@ impl<'a> Ctx<'a> {
             let p = match self.next_message(client, deadline).await {
                 Ok(p) => p,
                 Err(e) => {
-                    let mut actual = e.to_string();
+                    let mut actual = self.describe_recv(&e);
                     if !seen.is_empty() {
                         actual = format!("after {}: {actual}", seen.join(", "));
                     }
@@ -796,7 +814,7 @@ impl<'a> Ctx<'a> {
             if let Err(e) = s.wait_closed(deadline).await {
                 return Err(self.fail(
                     "the server closes the connection after a failed handshake",
-                    e.to_string(),
+                    self.describe_recv(&e),
                 ));
             }
         }
@@ -872,6 +890,7 @@ impl<'a> Ctx<'a> {
         &mut self,
         client: &str,
         item: &PerProtocol,
+        ws_code: Option<u16>,
         timeout: Duration,
     ) -> Result<(), StepError> {
         let Some((pattern, text)) = self.pattern(item)? else {
@@ -887,12 +906,13 @@ impl<'a> Ctx<'a> {
         if let Err(why) = pattern.matches_message(&actual) {
             return Err(self.fail(text, format!("{shown} ({why})")));
         }
-        self.expect_disconnect(client, timeout).await
+        self.expect_disconnect(client, ws_code, timeout).await
     }
 
     async fn expect_disconnect(
         &mut self,
         client: &str,
+        ws_code: Option<u16>,
         timeout: Duration,
     ) -> Result<(), StepError> {
         let deadline = Instant::now() + timeout;
@@ -904,7 +924,21 @@ impl<'a> Ctx<'a> {
                     format!("another message: {shown}"),
                 ))
             }
-            Err(RecvError::Closed(_)) => Ok(()),
+            Err(RecvError::Closed(c)) => match ws_code {
+                Some(want)
+                    if self.transport == TransportKind::WebSockets && c.code != Some(want) =>
+                {
+                    Err(self.fail(
+                        format!("the server ends the WebSocket with a Close frame, status {want}"),
+                        match c.code {
+                            Some(code) if c.reason.is_empty() => format!("status {code}"),
+                            Some(code) => format!("status {code} ({})", c.reason),
+                            None => format!("no Close frame: {}", c.reason),
+                        },
+                    ))
+                }
+                _ => Ok(()),
+            },
             Err(RecvError::Timeout(_)) => {
                 Err(self.fail("the server ends the connection", "it stayed open"))
             }

@@ -17,12 +17,18 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct WebSocketTransport {
     ws: WebSocket,
     closed: bool,
+    close_code: u16,
 }
 
 impl WebSocketTransport {
-    /// Wraps an accepted socket.
-    pub fn new(ws: WebSocket) -> Self {
-        Self { ws, closed: false }
+    /// Wraps an accepted socket; the server's Close frame carries `close_code` (1000, Normal
+    /// Closure, as ASP.NET Core sends; another code only for a fault mode).
+    pub fn new(ws: WebSocket, close_code: u16) -> Self {
+        Self {
+            ws,
+            closed: false,
+            close_code,
+        }
     }
 }
 
@@ -75,7 +81,7 @@ impl Transport for WebSocketTransport {
         let _ = self
             .ws
             .send(Message::Close(Some(CloseFrame {
-                code: 1000,
+                code: self.close_code,
                 reason: Utf8Bytes::from_static(""),
             })))
             .await;
