@@ -188,6 +188,10 @@ pub struct RunArgs {
     /// Embedded mock-hub only: enable a fault mode (repeatable; see `mock-hub --fault list`).
     #[arg(long = "mock-fault", value_name = "NAME")]
     pub mock_fault: Vec<String>,
+    /// Embedded mock-hub only: enable detailed errors (`EnableDetailedErrors`), so the cases
+    /// that require them run and those that require their absence are UNIMPLEMENTED.
+    #[arg(long = "mock-detailed-errors")]
+    pub mock_detailed_errors: bool,
 }
 
 /// Tiers.
@@ -370,6 +374,7 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         None => {
             let mut config = signalr_mock::MockConfig {
                 port: 0,
+                enable_detailed_errors: a.mock_detailed_errors,
                 ..signalr_mock::MockConfig::default().fast_timers()
             };
             for f in &a.mock_fault {
@@ -390,6 +395,9 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     };
     if a.target.is_some() && !a.mock_fault.is_empty() {
         return usage("--mock-fault only applies to the embedded mock-hub (no --target)");
+    }
+    if a.target.is_some() && a.mock_detailed_errors {
+        return usage("--mock-detailed-errors only applies to the embedded mock-hub (no --target)");
     }
     let target = match target(&a, &url) {
         Ok(t) => t,

@@ -1,8 +1,10 @@
 //! Every embedded case × combination as its own test, against an in-process mock-hub.
 //!
 //! `cargo test --test cases -- --list` lists them; `cargo test --test cases -- 'handshake/'`
-//! runs a subset. Executions the mock-hub cannot run (gated) are reported as ignored with the
-//! reason; everything else must PASS.
+//! runs a subset. Two mock-hubs serve them: cases that require `detailed-errors` run against
+//! one started with `enable_detailed_errors`, all others against one with ASP.NET Core's
+//! defaults, so every case is proven against mock-hub. Executions still gated are reported as
+//! ignored with the reason; everything else must PASS.
 
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -22,9 +24,12 @@ struct Env {
     _server: MockServer,
 }
 
-fn env() -> &'static Env {
-    static ENV: OnceLock<Env> = OnceLock::new();
-    ENV.get_or_init(|| {
+/// The mock-hub for an execution: with detailed errors or with ASP.NET Core's defaults.
+fn env(detailed_errors: bool) -> &'static Env {
+    static DEFAULT: OnceLock<Env> = OnceLock::new();
+    static DETAILED: OnceLock<Env> = OnceLock::new();
+    let cell = if detailed_errors { &DETAILED } else { &DEFAULT };
+    cell.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -32,6 +37,7 @@ fn env() -> &'static Env {
         let server = rt
             .block_on(MockServer::start(MockConfig {
                 port: 0,
+                enable_detailed_errors: detailed_errors,
                 ..MockConfig::default().fast_timers()
             }))
             .expect("mock-hub starts");
@@ -70,10 +76,11 @@ fn main() {
         .enumerate()
         .map(|(uid, e)| {
             let name = e.name.clone();
+            let detailed = e.case.requires.iter().any(|r| r == "detailed-errors");
             let gated = if listing {
                 None
             } else {
-                let env = env();
+                let env = env(detailed);
                 runner::gate(&e, &env.info, &env.opts)
             };
             let lock = exclusive.clone();
@@ -82,7 +89,7 @@ fn main() {
                 .map(|(v, reason)| format!("{} — {reason}", v.label()))
                 .unwrap_or_default();
             Trial::test(name, move || {
-                let env = env();
+                let env = env(detailed);
                 let run = || {
                     env.rt.block_on(runner::run_execution(
                         &e,

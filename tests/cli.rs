@@ -179,6 +179,16 @@ fn usage_errors_exit_2_and_unreachable_targets_exit_3() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let o = conform(&["--target", "ftp://x/y"], None);
     assert_eq!(o.status.code(), Some(2));
+    let o = conform(
+        &[
+            "--target",
+            "http://127.0.0.1:1/conformance",
+            "--mock-detailed-errors",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("only applies to the embedded mock-hub"));
     let o = conform(&["--header", "no colon", "--list"], None);
     assert_eq!(o.status.code(), Some(0), "--list does not need a target");
     let o = conform(
