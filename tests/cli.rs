@@ -233,3 +233,58 @@ fn baseline_known_failures_pass_and_stale_entries_fail() {
     assert!(text(&o.stdout).contains("stale"), "{}", text(&o.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A hand-written broken target on 127.0.0.1: every accepted connection is handed to `serve`
+/// on its own thread. The listener thread ends with the test process.
+fn broken_target(serve: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    format!("http://{addr}/hub")
+}
+
+#[test]
+fn a_target_that_never_answers_is_unreachable_after_the_request_timeout() {
+    let url = broken_target(|mut s| {
+        // Read the request, then hold the connection without a byte of answer.
+        let mut buf = [0u8; 4096];
+        let _ = std::io::Read::read(&mut s, &mut buf);
+        let _ = std::io::Read::read(&mut s, &mut buf);
+    });
+    // The request timeout is the step timeout (at least 5 s) × --time-scale: 1 s here.
+    let o = conform(&["--target", &url, "--time-scale", "0.2", "--quiet"], None);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no response within 1s"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn an_endless_response_body_is_cut_off_with_an_error_naming_it() {
+    let url = broken_target(|mut s| {
+        let mut buf = [0u8; 4096];
+        let _ = std::io::Read::read(&mut s, &mut buf);
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let chunk = vec![b' '; 1 << 20];
+        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+        framed.extend_from_slice(&chunk);
+        framed.extend_from_slice(b"\r\n");
+        // Until the client hangs up.
+        while s.write_all(&framed).is_ok() {}
+    });
+    let o = conform(&["--target", &url, "--quiet"], None);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("the response body exceeds 64 MiB"),
+        "{}",
+        text(&o.stderr)
+    );
+}

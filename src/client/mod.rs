@@ -21,6 +21,11 @@ use tokio::time::Instant;
 pub use transcript::{Direction, Transcript};
 use transports::Conn;
 
+/// The most the client buffers for one thing a server sends — a hub message, an HTTP response
+/// body, an SSE line or event. A server past it (a message without end, an endless body) fails
+/// the step with an error saying so instead of growing memory without bound.
+pub const MAX_RECEIVE: usize = 64 << 20;
+
 /// Transports, as cases name them.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -262,7 +267,13 @@ pub struct Session {
     pub closed: Option<CloseInfo>,
     /// Messages received (in order), for diagnostics.
     pub received: Vec<HubMessage>,
+    /// How long an HTTP request (negotiate, a send, the first poll), a WebSocket upgrade or the
+    /// response headers of the event stream may take. Long Polling's held polls are exempt.
+    pub request_timeout: Duration,
 }
+
+/// `Session::request_timeout` unless the runner sets another.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Session {
     /// A session that has done nothing yet.
@@ -289,10 +300,11 @@ impl Session {
             rx: None,
             buf: Vec::new(),
             handshake_done: false,
-            reader: MessageReader::new(protocol),
+            reader: MessageReader::with_max_message_size(protocol, Some(MAX_RECEIVE)),
             transcript,
             closed: None,
             received: Vec::new(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 
@@ -353,11 +365,23 @@ impl Session {
         for (k, v) in headers {
             req = req.header(k, v);
         }
-        let resp = req.body(body).send().await.map_err(|e| {
-            let msg = format!("request failed: {e}");
-            self.note(Direction::Note, "http", msg.clone());
-            msg
-        })?;
+        let resp = req
+            .body(body)
+            .timeout(self.request_timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                let msg = if e.is_timeout() {
+                    format!(
+                        "request failed: no response within {:?}",
+                        self.request_timeout
+                    )
+                } else {
+                    format!("request failed: {e}")
+                };
+                self.note(Direction::Note, "http", msg.clone());
+                msg
+            })?;
         let status = resp.status().as_u16();
         let headers: Vec<(String, String)> = resp
             .headers()
@@ -369,10 +393,17 @@ impl Session {
                 )
             })
             .collect();
-        let body = resp
-            .bytes()
+        let body = tokio::time::timeout(self.request_timeout, transports::read_body(resp))
             .await
-            .map_err(|e| format!("reading the response failed: {e}"))?;
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "the response body did not end within {:?}",
+                    self.request_timeout
+                ))
+            })
+            .inspect_err(|e| {
+                self.note(Direction::Note, "http", e.clone());
+            })?;
         // Register tokens before logging the body that contains them.
         if secret_body {
             if let Ok(t) = std::str::from_utf8(&body) {
@@ -552,6 +583,15 @@ impl Session {
             Ok(Some(transports::Incoming::Data(b))) => {
                 self.transcript
                     .push(&self.name, Direction::In, layer, transcript::show_bytes(&b));
+                if self.buf.len() + b.len() > MAX_RECEIVE {
+                    return Err(RecvError::Protocol(ProtocolError::invalid_data(
+                        signalr_protocol::Layer::Framing,
+                        format!(
+                            "more than {} MiB arrived without a complete message",
+                            MAX_RECEIVE >> 20
+                        ),
+                    )));
+                }
                 self.buf.extend_from_slice(&b);
                 Ok(())
             }
@@ -586,7 +626,8 @@ impl Session {
                     );
                     let rest = self.buf.split_off(used);
                     self.buf.clear();
-                    self.reader = MessageReader::new(self.protocol);
+                    self.reader =
+                        MessageReader::with_max_message_size(self.protocol, Some(MAX_RECEIVE));
                     self.reader.push(&rest);
                     self.handshake_done = true;
                     return Ok(resp);

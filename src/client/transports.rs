@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::transcript::{redact_url, show_bytes, Direction, Transcript};
-use super::{CloseInfo, FrameKind, HttpResult, Session, TransportKind};
+use super::{CloseInfo, FrameKind, HttpResult, Session, TransportKind, MAX_RECEIVE};
 
 /// What the reader task saw.
 #[derive(Debug)]
@@ -86,7 +86,24 @@ pub(crate) async fn open(
                     req.headers_mut().append(name, value);
                 }
             }
-            match tokio_tungstenite::connect_async(req).await {
+            let connected = match tokio::time::timeout(
+                s.request_timeout,
+                tokio_tungstenite::connect_async(req),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    let msg = format!(
+                        "WebSocket connect failed: no upgrade response within {:?}",
+                        s.request_timeout
+                    );
+                    s.transcript
+                        .push(&s.name, Direction::Note, "ws", msg.clone());
+                    return Err(msg);
+                }
+            };
+            match connected {
                 Ok((ws, resp)) => {
                     s.transcript.push(
                         &s.name,
@@ -186,10 +203,15 @@ pub(crate) async fn open(
             for (k, v) in &target.headers {
                 req = req.header(k, v);
             }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("SSE request failed: {e}"))?;
+            let resp = match tokio::time::timeout(s.request_timeout, req.send()).await {
+                Ok(r) => r.map_err(|e| format!("SSE request failed: {e}"))?,
+                Err(_) => {
+                    return Err(format!(
+                        "SSE request failed: no response headers within {:?}",
+                        s.request_timeout
+                    ))
+                }
+            };
             let status = resp.status().as_u16();
             let headers: Vec<(String, String)> = resp
                 .headers()
@@ -202,7 +224,11 @@ pub(crate) async fn open(
                 })
                 .collect();
             if status != 200 {
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = tokio::time::timeout(s.request_timeout, read_body(resp))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
                 s.transcript.push(
                     &s.name,
                     Direction::In,
@@ -240,6 +266,20 @@ pub(crate) async fn open(
                                 if tx.send(Incoming::Data(Bytes::from(ev))).await.is_err() {
                                     return;
                                 }
+                            }
+                            if parser.overflow {
+                                let reason = format!(
+                                    "the client gave up: an SSE line or event exceeds {} MiB",
+                                    MAX_RECEIVE >> 20
+                                );
+                                transcript.push(&name, Direction::Note, "sse", reason.clone());
+                                let _ = tx
+                                    .send(Incoming::Closed(CloseInfo {
+                                        reason,
+                                        ..CloseInfo::default()
+                                    }))
+                                    .await;
+                                return;
                             }
                         }
                         Err(e) => {
@@ -307,7 +347,20 @@ pub(crate) async fn open(
                         }
                     };
                     let status = resp.status().as_u16();
-                    let body = resp.bytes().await.unwrap_or_default();
+                    let body = match read_body(resp).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let reason = format!("poll {status}: {e}");
+                            transcript.push(&name, Direction::Note, "lp", reason.clone());
+                            let _ = tx
+                                .send(Incoming::Closed(CloseInfo {
+                                    reason,
+                                    ..CloseInfo::default()
+                                }))
+                                .await;
+                            return;
+                        }
+                    };
                     transcript.push(
                         &name,
                         Direction::In,
@@ -436,17 +489,25 @@ pub(crate) struct SseParser {
     line: Vec<u8>,
     data: Vec<u8>,
     has_data: bool,
+    /// A line or an event grew past `MAX_RECEIVE`: the stream is unusable.
+    pub(crate) overflow: bool,
 }
 
 impl SseParser {
+    /// The events completed by `chunk`. A hostile server cannot grow the buffers forever: past
+    /// `MAX_RECEIVE` bytes in one line or event, `overflow` is set and nothing more is parsed.
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
         let mut events = Vec::new();
+        if self.overflow {
+            return events;
+        }
         for &b in chunk {
             if b != b'\n' {
-                // Bound a line without a newline (a hostile server cannot grow it forever).
-                if self.line.len() < 16 << 20 {
-                    self.line.push(b);
+                if self.line.len() >= MAX_RECEIVE {
+                    self.overflow = true;
+                    return events;
                 }
+                self.line.push(b);
                 continue;
             }
             if self.line.last() == Some(&b'\r') {
@@ -462,6 +523,10 @@ impl SseParser {
                 // comment
             } else if let Some(rest) = line.strip_prefix(b"data:") {
                 let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+                if self.data.len() + rest.len() + 1 > MAX_RECEIVE {
+                    self.overflow = true;
+                    return events;
+                }
                 if self.has_data {
                     self.data.push(b'\n');
                 }
@@ -470,6 +535,26 @@ impl SseParser {
             }
         }
         events
+    }
+}
+
+/// Reads a response body, failing (instead of allocating on) past `MAX_RECEIVE` bytes.
+pub(crate) async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, String> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if body.len() + c.len() > MAX_RECEIVE {
+                    return Err(format!(
+                        "the response body exceeds {} MiB",
+                        MAX_RECEIVE >> 20
+                    ));
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(e) => return Err(format!("reading the response failed: {e}")),
+        }
     }
 }
 
@@ -506,5 +591,19 @@ mod tests {
         let evs = p.push(b"data: {\"type\":6}\x1e\r\n\r\ndata: a\r\ndata: b\r\n");
         assert_eq!(evs, vec![b"{\"type\":6}\x1e".to_vec()]);
         assert_eq!(p.push(b"\r\n"), vec![b"a\nb".to_vec()]);
+        assert!(!p.overflow);
+    }
+
+    #[test]
+    fn sse_line_without_newline_is_bounded() {
+        let mut p = SseParser::default();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..(MAX_RECEIVE >> 20) {
+            assert!(p.push(&chunk).is_empty());
+        }
+        assert!(!p.overflow);
+        assert!(p.push(b"x").is_empty());
+        assert!(p.overflow);
+        assert!(p.line.capacity() <= 2 * MAX_RECEIVE);
     }
 }

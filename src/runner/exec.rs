@@ -273,7 +273,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn new_session(&mut self, name: &str, token: Option<String>) -> &mut Session {
-        let s = Session::new(
+        let mut s = Session::new(
             name,
             self.target_for(token),
             self.http.clone(),
@@ -281,6 +281,7 @@ impl<'a> Ctx<'a> {
             self.protocol,
             self.transcript.clone(),
         );
+        s.request_timeout = self.opts.request_timeout();
         if let Some(mut old) = self.sessions.insert(name.to_owned(), s) {
             // Replacing a client drops its connection.
             tokio::spawn(async move { old.close(false).await });
@@ -303,6 +304,7 @@ impl<'a> Ctx<'a> {
             self.protocol,
             self.transcript.clone(),
         );
+        probe.request_timeout = self.opts.request_timeout();
         let r = probe.http_token(url).await.map_err(StepError::Error)?;
         if r.status != 200 || r.body.is_empty() {
             return Err(StepError::Error(format!(

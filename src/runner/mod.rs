@@ -68,6 +68,13 @@ impl RunOptions {
     pub(crate) fn scale(&self, d: Duration) -> Duration {
         d.mul_f64(self.time_scale.max(0.01))
     }
+
+    /// How long one HTTP request or WebSocket upgrade may take: the step timeout, at least
+    /// 5 s, scaled — so a target that accepts connections and never answers costs seconds per
+    /// execution, not reqwest's two minutes.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.scale(self.step_timeout.max(Duration::from_secs(5)))
+    }
 }
 
 /// What the target offers.
@@ -190,6 +197,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         HubProtocol::Json,
         transcript,
     );
+    s.request_timeout = opts.request_timeout();
     let r = s
         .negotiate("negotiateVersion=1")
         .await
@@ -239,6 +247,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
             HubProtocol::Json,
             Transcript::new(),
         );
+        s.request_timeout = opts.request_timeout();
         let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(5));
         let described = async {
             s.negotiate("negotiateVersion=1").await.ok()?;
