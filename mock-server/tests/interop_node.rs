@@ -12,13 +12,13 @@
 //! Without them the test fails (it does not skip). Run it alone with
 //! `cargo test -p signalr-mock --test interop_node -- --nocapture` to see every check.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod interop_support;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use interop_support::{run_child, Run};
 use signalr_mock::{Fault, MockConfig, MockServer};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 /// Bound of one `node interop.js` run (the full suite takes about 25 s).
@@ -60,80 +60,17 @@ fn require_node_setup(dir: &Path) -> String {
     node
 }
 
-fn pump(
-    mut r: impl AsyncRead + Unpin + Send + 'static,
-    buf: Arc<Mutex<Vec<u8>>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = r.read(&mut chunk).await {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut b) = buf.lock() {
-                b.extend_from_slice(&chunk[..n]);
-            }
-        }
-    })
-}
-
-struct Run {
-    /// Exit code; `None` when it was killed (timeout) or died from a signal.
-    code: Option<i32>,
-    timed_out: bool,
-    output: String,
-    elapsed: Duration,
-}
-
 /// Runs `node interop.js <base-url> <args…>` with a bounded wait; stdout and stderr are
 /// collected (also what was printed before a timeout).
 async fn run_interop(server: &MockServer, args: &[&str]) -> Run {
     let dir = interop_dir();
     let node = require_node_setup(&dir);
-    let started = Instant::now();
-    let mut child = Command::new(&node)
-        .arg("interop.js")
+    let mut cmd = Command::new(&node);
+    cmd.arg("interop.js")
         .arg(server.base_url())
         .args(args)
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{node} interop.js`: {e}"));
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let err = Arc::new(Mutex::new(Vec::new()));
-    let readers = [
-        pump(child.stdout.take().expect("piped stdout"), out.clone()),
-        pump(child.stderr.take().expect("piped stderr"), err.clone()),
-    ];
-    let (code, timed_out) = match tokio::time::timeout(RUN_TIMEOUT, child.wait()).await {
-        Ok(Ok(status)) => (status.code(), false),
-        Ok(Err(e)) => panic!("waiting for node failed: {e}"),
-        Err(_) => {
-            let _ = child.kill().await;
-            (None, true)
-        }
-    };
-    for r in readers {
-        let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
-    }
-    let text = |b: &Arc<Mutex<Vec<u8>>>| {
-        String::from_utf8_lossy(&b.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
-    };
-    let mut output = text(&out);
-    let stderr = text(&err);
-    if !stderr.trim().is_empty() {
-        output.push_str("\n--- stderr ---\n");
-        output.push_str(&stderr);
-    }
-    Run {
-        code,
-        timed_out,
-        output,
-        elapsed: started.elapsed(),
-    }
+        .current_dir(&dir);
+    run_child(cmd, &format!("`{node} interop.js`"), RUN_TIMEOUT).await
 }
 
 async fn start(config: MockConfig) -> MockServer {

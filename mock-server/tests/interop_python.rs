@@ -12,13 +12,13 @@
 //! Without it the test fails (it does not skip). Run it alone with
 //! `cargo test -p signalr-mock --test interop_python -- --nocapture` to see every check.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod interop_support;
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use interop_support::{run_child, Run};
 use signalr_mock::{Fault, MockConfig, MockServer};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
 /// Bound of one program run (signalrcore's full run takes about 30 s, pysignalr's 10 s). The
@@ -52,40 +52,13 @@ fn venv_python(dir: &Path) -> PathBuf {
     python
 }
 
-fn pump(
-    mut r: impl AsyncRead + Unpin + Send + 'static,
-    buf: Arc<Mutex<Vec<u8>>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = r.read(&mut chunk).await {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut b) = buf.lock() {
-                b.extend_from_slice(&chunk[..n]);
-            }
-        }
-    })
-}
-
-struct Run {
-    program: &'static str,
-    /// Exit code; `None` when it was killed (timeout) or died from a signal.
-    code: Option<i32>,
-    timed_out: bool,
-    output: String,
-    elapsed: Duration,
-}
-
 /// Runs `python -u <program> <base-url> <args…>` with a bounded wait; stdout and stderr are
 /// collected (also what was printed before a timeout).
 async fn run_program(server: &MockServer, program: &'static str, args: &[&str]) -> Run {
     let dir = interop_dir();
     let python = venv_python(&dir);
-    let started = Instant::now();
-    let mut child = Command::new(&python)
-        .arg("-u")
+    let mut cmd = Command::new(&python);
+    cmd.arg("-u")
         .arg(program)
         .arg(server.base_url())
         .args(args)
@@ -93,46 +66,9 @@ async fn run_program(server: &MockServer, program: &'static str, args: &[&str]) 
         .env("PYTHONIOENCODING", "utf-8")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("INTEROP_RUN_TIMEOUT", PROGRAM_WATCHDOG_SECS)
-        .env_remove("MOCK_HUB_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{} {program}`: {e}", python.display()));
-    let out = Arc::new(Mutex::new(Vec::new()));
-    let err = Arc::new(Mutex::new(Vec::new()));
-    let readers = [
-        pump(child.stdout.take().expect("piped stdout"), out.clone()),
-        pump(child.stderr.take().expect("piped stderr"), err.clone()),
-    ];
-    let (code, timed_out) = match tokio::time::timeout(RUN_TIMEOUT, child.wait()).await {
-        Ok(Ok(status)) => (status.code(), false),
-        Ok(Err(e)) => panic!("waiting for {program} failed: {e}"),
-        Err(_) => {
-            let _ = child.kill().await;
-            (None, true)
-        }
-    };
-    for r in readers {
-        let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
-    }
-    let text = |b: &Arc<Mutex<Vec<u8>>>| {
-        String::from_utf8_lossy(&b.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
-    };
-    let mut output = text(&out);
-    let stderr = text(&err);
-    if !stderr.trim().is_empty() {
-        output.push_str("\n--- stderr ---\n");
-        output.push_str(&stderr);
-    }
-    Run {
-        program,
-        code,
-        timed_out,
-        output,
-        elapsed: started.elapsed(),
-    }
+        .env_remove("MOCK_HUB_URL");
+    let what = format!("`{} {program}`", python.display());
+    run_child(cmd, &what, RUN_TIMEOUT).await
 }
 
 async fn start(config: MockConfig) -> MockServer {
@@ -142,8 +78,7 @@ async fn start(config: MockConfig) -> MockServer {
 }
 
 /// Every check passed or was skipped for a stated client-library limitation.
-fn assert_all_passed(run: &Run) {
-    let program = run.program;
+fn assert_all_passed(program: &str, run: &Run) {
     println!("{program} ({:.1?}):\n{}", run.elapsed, run.output);
     assert!(
         !run.timed_out,
@@ -178,7 +113,7 @@ async fn pysignalr_against_mock_hub() {
     let server = start(MockConfig::default().fast_timers()).await;
     let run = run_program(&server, "pysignalr_interop.py", &[]).await;
     server.shutdown().await;
-    assert_all_passed(&run);
+    assert_all_passed("pysignalr_interop.py", &run);
 }
 
 /// signalrcore over WebSockets, Server-Sent Events and Long Polling, JSON and MessagePack.
@@ -187,7 +122,7 @@ async fn signalrcore_against_mock_hub() {
     let server = start(MockConfig::default().fast_timers()).await;
     let run = run_program(&server, "signalrcore_interop.py", &[]).await;
     server.shutdown().await;
-    assert_all_passed(&run);
+    assert_all_passed("signalrcore_interop.py", &run);
 }
 
 /// The harness reports a broken server: a failing check makes the program exit non-zero.

@@ -383,16 +383,7 @@ impl Session {
                 msg
             })?;
         let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = transports::header_pairs(resp.headers());
         let body = tokio::time::timeout(self.request_timeout, transports::read_body(resp))
             .await
             .unwrap_or_else(|_| {

@@ -149,16 +149,7 @@ pub(crate) async fn open(
                 }
                 Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
                     let status = resp.status().as_u16();
-                    let headers = resp
-                        .headers()
-                        .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_owned(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
-                        .collect();
+                    let headers = header_pairs(resp.headers());
                     let body = Bytes::from(resp.body().clone().unwrap_or_default());
                     s.transcript.push(
                         &s.name,
@@ -213,16 +204,7 @@ pub(crate) async fn open(
                 }
             };
             let status = resp.status().as_u16();
-            let headers: Vec<(String, String)> = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = header_pairs(resp.headers());
             if status != 200 {
                 let body = tokio::time::timeout(s.request_timeout, read_body(resp))
                     .await
@@ -536,6 +518,18 @@ impl SseParser {
         }
         events
     }
+}
+
+/// Response headers as (lower-case name, value) pairs; a non-UTF-8 value is shown lossily.
+pub(crate) fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// Reads a response body, failing (instead of allocating on) past `MAX_RECEIVE` bytes.
