@@ -193,22 +193,9 @@ pub fn hub(cfg: &MockConfig) -> Hub {
     });
 
     // Client-to-server streams.
-    h.asynchronous(
-        "UploadConcat",
-        &[Param::Upload(T::String)],
-        |call, _| async move {
-            let mut up = call
-                .take_upload(0)
-                .ok_or_else(|| invalid_operation("no stream"))?;
-            let mut s = String::new();
-            while let Some(item) = up.next().await {
-                if let Some(t) = item?.as_str() {
-                    s.push_str(t);
-                }
-            }
-            Ok(Some(Value::String(s)))
-        },
-    );
+    h.asynchronous("UploadConcat", &[Param::Upload(T::String)], |call, _| {
+        super::concat_upload(call)
+    });
     h.asynchronous(
         "UploadCollect",
         &[Param::Upload(T::Any)],

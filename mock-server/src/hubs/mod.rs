@@ -131,6 +131,21 @@ pub(crate) fn arg_strings(args: &[Value], i: usize) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A method taking one upload stream of strings and returning them concatenated (`UploadConcat`
+/// on the conformance hub, `StreamingConcat` on the TestHub); non-string items are skipped.
+pub(crate) async fn concat_upload(call: crate::call::Call) -> Result<crate::hub::Reply, HubError> {
+    let mut up = call
+        .take_upload(0)
+        .ok_or_else(|| invalid_operation("no stream"))?;
+    let mut s = String::new();
+    while let Some(item) = up.next().await {
+        if let Some(t) = item?.as_str() {
+            s.push_str(t);
+        }
+    }
+    Ok(Some(Value::String(s)))
+}
+
 /// `new InvalidOperationException(message)`.
 pub(crate) fn invalid_operation(message: impl Into<String>) -> HubError {
     HubError::exception("InvalidOperationException", message)

@@ -121,22 +121,9 @@ pub fn test_hub() -> Hub {
         });
         Ok(stream::pending().boxed())
     });
-    h.asynchronous(
-        "StreamingConcat",
-        &[Param::Upload(T::String)],
-        |call, _| async move {
-            let mut up = call
-                .take_upload(0)
-                .ok_or_else(|| invalid_operation("no stream"))?;
-            let mut s = String::new();
-            while let Some(item) = up.next().await {
-                if let Some(t) = item?.as_str() {
-                    s.push_str(t);
-                }
-            }
-            Ok(Some(Value::String(s)))
-        },
-    );
+    h.asynchronous("StreamingConcat", &[Param::Upload(T::String)], |call, _| {
+        super::concat_upload(call)
+    });
     h.streaming("EmptyStream", &[], |_, _| Ok(stream::empty().boxed()));
     h.streaming("StreamThrowException", &[p(T::String)], |_, a| {
         Err(invalid_operation(arg_str(&a, 0).unwrap_or_default()))
