@@ -300,9 +300,11 @@ async fn completion_from_the_wrong_connection_without_detailed_errors() {
     let id = server_invocation(&mut b).await.invocation_id.unwrap();
     intruder.send(&ok(&id, s("forged"))).await;
     // MessagePack Close: [7, "Connection closed with an error.", true].
-    let mut body = vec![0x93, 0x07];
-    signalr_protocol::msgpack::write_str("Connection closed with an error.", &mut body);
-    body.push(0xc3);
-    intruder.expect_close_bytes(&framed(&body)).await;
+    intruder
+        .expect_close_bytes(&msgpack_close_with_error(
+            "Connection closed with an error.",
+            true,
+        ))
+        .await;
     assert_no_panics();
 }

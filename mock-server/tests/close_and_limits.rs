@@ -94,13 +94,11 @@ async fn fail_on_connect() {
         "&failOnConnect=nope",
     )
     .await;
-    let mut body = vec![0x93, 0x07];
-    signalr_protocol::msgpack::write_str(
+    c.expect_close_bytes(&msgpack_close_with_error(
         "Connection closed with an error. InvalidOperationException: nope",
-        &mut body,
-    );
-    body.push(0xc2);
-    c.expect_close_bytes(&framed(&body)).await;
+        false,
+    ))
+    .await;
     assert_no_panics();
 }
 
@@ -151,10 +149,8 @@ async fn protocol_errors_close_with_reconnect() {
     }
     let mut m = Client::connect(&srv, "conformance", HubProtocol::MessagePack).await;
     m.send_raw(vec![0x02, 0x91, 0xc1]).await;
-    let mut body = vec![0x93, 0x07];
-    signalr_protocol::msgpack::write_str(CLOSED_WITH_ERROR, &mut body);
-    body.push(0xc3);
-    m.expect_close_bytes(&framed(&body)).await;
+    m.expect_close_bytes(&msgpack_close_with_error(CLOSED_WITH_ERROR, true))
+        .await;
     assert_no_panics();
 }
 
@@ -231,10 +227,8 @@ async fn message_of_exactly_the_limit_is_accepted() {
     // One byte more is too much.
     let (bytes, _) = msgpack_echo_of_len(32769);
     m.send_raw(bytes).await;
-    let mut body = vec![0x93, 0x07];
-    signalr_protocol::msgpack::write_str(CLOSED_WITH_ERROR, &mut body);
-    body.push(0xc3);
-    m.expect_close_bytes(&framed(&body)).await;
+    m.expect_close_bytes(&msgpack_close_with_error(CLOSED_WITH_ERROR, true))
+        .await;
     assert_no_panics();
 }
 

@@ -703,6 +703,15 @@ pub fn json_close(error: Option<&str>, allow_reconnect: bool) -> Vec<u8> {
     ))
 }
 
+/// The framed MessagePack Close `[7, error, allowReconnect]` as ASP.NET Core writes it (3
+/// elements), built by hand rather than by the codec under test.
+pub fn msgpack_close_with_error(error: &str, allow_reconnect: bool) -> Vec<u8> {
+    let mut body = vec![0x93, 0x07];
+    signalr_protocol::msgpack::write_str(error, &mut body);
+    body.push(if allow_reconnect { 0xc3 } else { 0xc2 });
+    framed(&body)
+}
+
 /// A MessagePack body with its VarInt length prefix.
 pub fn framed(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
