@@ -91,6 +91,14 @@ pub struct HttpConnection {
 }
 
 impl HttpConnection {
+    /// The Long Polling state, once a Long Polling transport has started.
+    fn long_poll(&self) -> Option<Arc<LongPollState>> {
+        self.io
+            .lock()
+            .ok()
+            .and_then(|io| io.as_ref().and_then(|io| io.long_poll.clone()))
+    }
+
     /// The inbound channel for POSTs: the transport's, or a buffer until one starts.
     fn inbound(&self) -> Option<mpsc::Sender<Received>> {
         let mut io = self.io.lock().ok()?;
@@ -577,9 +585,8 @@ async fn transport_request(
             return text(StatusCode::NOT_FOUND, "No Connection with that ID");
         };
         let state = conn.state.lock().map(|s| *s).unwrap_or(ConnState::Pending);
-        let io = conn.io.lock().ok().and_then(|io| io.clone());
         if method == Method::DELETE {
-            return match (state, io.and_then(|io| io.long_poll)) {
+            return match (state, conn.long_poll()) {
                 (ConnState::Active(TransportKind::LongPolling), Some(lp)) => {
                     lp.deleted.cancel();
                     let mut r = text(StatusCode::ACCEPTED, "");
@@ -682,13 +689,7 @@ async fn transport_request(
         Next::EndedPoll => {
             // What the connection wrote before it ended still goes out; only an empty
             // buffer gets the final 204 (LongPollingServerTransport).
-            let lp = conn
-                .io
-                .lock()
-                .ok()
-                .and_then(|io| io.clone())
-                .and_then(|io| io.long_poll);
-            let r = match lp {
+            let r = match conn.long_poll() {
                 Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
                 None => long_polling::ended_poll(),
             };
@@ -698,13 +699,7 @@ async fn transport_request(
             return r;
         }
         Next::Poll => {
-            let lp = conn
-                .io
-                .lock()
-                .ok()
-                .and_then(|io| io.clone())
-                .and_then(|io| io.long_poll);
-            return match lp {
+            return match conn.long_poll() {
                 Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
                 None => text(StatusCode::CONFLICT, ""),
             };

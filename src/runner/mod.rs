@@ -424,16 +424,13 @@ pub async fn run(
             };
             let outcome = if let Some((verdict, reason)) = gate(&e, &info, &opts) {
                 exec::skipped(&e, verdict, reason)
-            } else if e.case.exclusive {
-                let _w = exclusive.write().await;
-                let _p = jobs.acquire().await;
-                if halted(&stopped) {
-                    not_run()
-                } else {
-                    run_stoppable(&e, &info, &opts, http, uid, Some(stop_rx)).await
-                }
             } else {
-                let _r = exclusive.read().await;
+                // Exclusive cases hold the write side: they run with nothing else in flight.
+                let (_w, _r) = if e.case.exclusive {
+                    (Some(exclusive.write().await), None)
+                } else {
+                    (None, Some(exclusive.read().await))
+                };
                 let _p = jobs.acquire().await;
                 if halted(&stopped) {
                     not_run()
