@@ -384,17 +384,10 @@ impl Session {
             })?;
         let status = resp.status().as_u16();
         let headers = transports::header_pairs(resp.headers());
-        let body = tokio::time::timeout(self.request_timeout, transports::read_body(resp))
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "the response body did not end within {:?}",
-                    self.request_timeout
-                ))
-            })
-            .inspect_err(|e| {
-                self.note(Direction::Note, "http", e.clone());
-            })?;
+        // The request's timeout (above) also bounds reading the body.
+        let body = transports::read_body(resp).await.inspect_err(|e| {
+            self.note(Direction::Note, "http", e.clone());
+        })?;
         // Register tokens before logging the body that contains them.
         if secret_body {
             if let Ok(t) = std::str::from_utf8(&body) {

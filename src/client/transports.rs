@@ -547,6 +547,9 @@ pub(crate) async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, Stri
                 body.extend_from_slice(&c);
             }
             Ok(None) => return Ok(Bytes::from(body)),
+            Err(e) if e.is_timeout() => {
+                return Err("the response body did not end before the request timed out".into())
+            }
             Err(e) => return Err(format!("reading the response failed: {e}")),
         }
     }
