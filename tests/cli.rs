@@ -288,3 +288,25 @@ fn an_endless_response_body_is_cut_off_with_an_error_naming_it() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn a_response_body_that_trickles_forever_times_out() {
+    let url = broken_target(|mut s| {
+        let mut buf = [0u8; 4096];
+        let _ = std::io::Read::read(&mut s, &mut buf);
+        let _ = s.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        // One byte at a time, until the client hangs up.
+        while s.write_all(b"1\r\n \r\n").is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let o = conform(&["--target", &url, "--time-scale", "0.2", "--quiet"], None);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("the response body did not end before the request timed out"),
+        "{}",
+        text(&o.stderr)
+    );
+}
