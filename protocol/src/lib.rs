@@ -34,6 +34,7 @@ pub mod negotiate;
 pub mod notation;
 #[cfg(feature = "strategies")]
 pub mod strategies;
+pub mod transport;
 pub mod value;
 
 pub use error::{Layer, ProtocolError};
@@ -44,6 +45,7 @@ pub use message::{
     InvocationKind, Parsed, SequenceId, StreamInvocation, StreamItem,
 };
 pub use negotiate::{AvailableTransport, NegotiateQuery, NegotiateResponse};
+pub use transport::TransportKind;
 pub use value::{Timestamp, Value};
 
 /// A hub protocol.

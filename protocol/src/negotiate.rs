@@ -5,19 +5,10 @@
 //! (response parsing) follows `NegotiateProtocol.ParseResponse`.
 
 use crate::error::{Layer, ProtocolError};
+use crate::transport::TransportKind;
 
 /// Highest negotiate version ASP.NET Core speaks.
 pub const MAX_NEGOTIATE_VERSION: i32 = 1;
-
-/// Transport names as negotiate spells them.
-pub mod transport {
-    /// WebSockets.
-    pub const WEB_SOCKETS: &str = "WebSockets";
-    /// Server-Sent Events.
-    pub const SERVER_SENT_EVENTS: &str = "ServerSentEvents";
-    /// Long Polling.
-    pub const LONG_POLLING: &str = "LongPolling";
-}
 
 /// The `negotiateVersion` query parameter as the client sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,11 +204,10 @@ impl AvailableTransport {
 
     /// ASP.NET Core's three entries, in its order.
     pub fn defaults() -> Vec<Self> {
-        vec![
-            Self::new(transport::WEB_SOCKETS, &["Text", "Binary"]),
-            Self::new(transport::SERVER_SENT_EVENTS, &["Text"]),
-            Self::new(transport::LONG_POLLING, &["Text", "Binary"]),
-        ]
+        TransportKind::ALL
+            .iter()
+            .map(|t| Self::new(t.name(), t.transfer_formats()))
+            .collect()
     }
 }
 

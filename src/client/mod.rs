@@ -26,55 +26,7 @@ use transports::Conn;
 /// the step with an error saying so instead of growing memory without bound.
 pub const MAX_RECEIVE: usize = 64 << 20;
 
-/// Transports, as cases name them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum TransportKind {
-    /// `WebSockets`.
-    #[serde(rename = "websockets")]
-    WebSockets,
-    /// `ServerSentEvents`.
-    #[serde(rename = "sse")]
-    ServerSentEvents,
-    /// `LongPolling`.
-    #[serde(rename = "longpolling")]
-    LongPolling,
-}
-
-impl TransportKind {
-    /// All three.
-    pub const ALL: [TransportKind; 3] = [
-        TransportKind::WebSockets,
-        TransportKind::ServerSentEvents,
-        TransportKind::LongPolling,
-    ];
-
-    /// Negotiate's name.
-    pub fn negotiate_name(&self) -> &'static str {
-        match self {
-            TransportKind::WebSockets => "WebSockets",
-            TransportKind::ServerSentEvents => "ServerSentEvents",
-            TransportKind::LongPolling => "LongPolling",
-        }
-    }
-
-    /// The short name used in case names (`websockets`, `sse`, `longpolling`).
-    pub fn short(&self) -> &'static str {
-        match self {
-            TransportKind::WebSockets => "websockets",
-            TransportKind::ServerSentEvents => "sse",
-            TransportKind::LongPolling => "longpolling",
-        }
-    }
-
-    /// Parses a short or negotiate name (case-insensitive).
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| {
-            t.short().eq_ignore_ascii_case(s) || t.negotiate_name().eq_ignore_ascii_case(s)
-        })
-    }
-}
+pub use signalr_protocol::TransportKind;
 
 /// Where and how to reach the server.
 #[derive(Debug, Clone)]

@@ -364,12 +364,9 @@ impl<'a> Ctx<'a> {
                     format!("HTTP {} {}", r.status, r.text()),
                 ));
             };
-            s.open(Some(&id), &extra).await.map_err(|e| {
-                fail(
-                    format!("the {} transport opens", transport.negotiate_name()),
-                    e,
-                )
-            })?;
+            s.open(Some(&id), &extra)
+                .await
+                .map_err(|e| fail(format!("the {} transport opens", transport.name()), e))?;
         }
         s.send_handshake(
             protocol.name(),

@@ -117,14 +117,14 @@ impl TargetInfo {
     /// Whether the target offers `t` with `protocol`'s transfer format.
     pub fn supports(&self, t: TransportKind, protocol: Option<HubProtocol>) -> Result<(), String> {
         let Some((_, formats)) = self.transports.iter().find(|(k, _)| *k == t) else {
-            return Err(format!("the target does not offer {}", t.negotiate_name()));
+            return Err(format!("the target does not offer {}", t.name()));
         };
         if let Some(p) = protocol {
             let f = p.transfer_format().name();
             if !formats.iter().any(|x| x == f) {
                 return Err(format!(
                     "the target's {} transport does not offer the {f} transfer format",
-                    t.negotiate_name()
+                    t.name()
                 ));
             }
         }
@@ -222,11 +222,8 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                 r.text().chars().take(200).collect::<String>()
             ));
             for t in TransportKind::ALL {
-                let formats = match t {
-                    TransportKind::ServerSentEvents => vec!["Text".to_owned()],
-                    _ => vec!["Text".to_owned(), "Binary".to_owned()],
-                };
-                info.transports.push((t, formats));
+                let formats = t.transfer_formats().iter().map(|f| (*f).to_owned());
+                info.transports.push((t, formats.collect()));
             }
         }
     }
@@ -471,7 +468,7 @@ pub async fn run(
             transports: info
                 .transports
                 .iter()
-                .map(|(t, _)| t.negotiate_name().to_owned())
+                .map(|(t, _)| t.name().to_owned())
                 .collect(),
             notes: info.notes.clone(),
         },

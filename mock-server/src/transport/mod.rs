@@ -13,41 +13,7 @@ pub mod long_polling;
 pub mod sse;
 pub mod websockets;
 
-/// Which transport a connection uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TransportKind {
-    /// WebSockets.
-    WebSockets,
-    /// Server-Sent Events (+ POST).
-    ServerSentEvents,
-    /// Long Polling (GET polls + POST + DELETE).
-    LongPolling,
-}
-
-impl TransportKind {
-    /// The name negotiate and `GetActiveTransportName` use.
-    pub fn name(&self) -> &'static str {
-        match self {
-            TransportKind::WebSockets => "WebSockets",
-            TransportKind::ServerSentEvents => "ServerSentEvents",
-            TransportKind::LongPolling => "LongPolling",
-        }
-    }
-
-    /// The transfer formats it carries.
-    pub fn supports(&self, format: TransferFormat) -> bool {
-        !(matches!(self, TransportKind::ServerSentEvents) && format == TransferFormat::Binary)
-    }
-
-    /// `HttpTransportType` flag value.
-    pub fn flag(&self) -> u8 {
-        match self {
-            TransportKind::WebSockets => 1,
-            TransportKind::ServerSentEvents => 2,
-            TransportKind::LongPolling => 4,
-        }
-    }
-}
+pub use signalr_protocol::TransportKind;
 
 /// What the peer did.
 #[derive(Debug)]
