@@ -5,8 +5,6 @@
 //! are written the way ASP.NET Core's serializers write the .NET type they map to (a MessagePack
 //! `bin` becomes a base64 string in JSON, a timestamp an ISO 8601 UTC string).
 
-use std::fmt;
-
 /// A MessagePack timestamp (extension type −1): seconds since the Unix epoch plus nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp {
@@ -295,15 +293,6 @@ impl Value {
             ),
         }
     }
-
-    /// Converts to `serde_json::Value` the way the JSON hub protocol writes this value
-    /// (bin → base64, timestamp → ISO 8601 string, other extensions → base64 of their data).
-    pub fn to_json(&self) -> serde_json::Value {
-        match serde_json::from_slice(&crate::json::value_to_vec(self)) {
-            Ok(v) => v,
-            Err(_) => serde_json::Value::Null,
-        }
-    }
 }
 
 impl From<&str> for Value {
@@ -339,14 +328,6 @@ impl From<f64> for Value {
 impl From<Vec<Value>> for Value {
     fn from(a: Vec<Value>) -> Self {
         Value::Array(a)
-    }
-}
-
-impl fmt::Display for Value {
-    /// Compact JSON text (the JSON hub protocol's rendering).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = crate::json::value_to_vec(self);
-        f.write_str(&String::from_utf8_lossy(&bytes))
     }
 }
 

@@ -1,24 +1,16 @@
-//! The JSON hub protocol (`json`): one JSON object per message, terminated by 0x1E.
-//!
-//! Reading follows ASP.NET Core's `JsonHubProtocol` (.NET 8+): any property order, unknown
-//! properties skipped, unknown types ignored, and the same checks in the same order with the same
-//! texts. Writing produces the bytes it writes: property order `type`, `headers`, `invocationId`,
-//! `target`, `arguments`, `streamIds` / `item` / `error` / `result`, compact, relaxed escaping.
+//! Reading: JSON payloads into messages and values, with ASP.NET Core's checks and texts.
 
 use std::fmt;
 
-use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::MAX_DEPTH;
 use crate::error::{texts, Layer, ProtocolError};
 use crate::message::{
     message_type, CancelInvocation, Close, Completion, CompletionResult, Headers, HubMessage,
     Invocation, Parsed, SequenceId, StreamInvocation, StreamItem,
 };
 use crate::value::Value;
-
-/// Deepest nesting System.Text.Json's reader accepts (the message object counts as one level).
-pub const MAX_DEPTH: usize = 64;
 
 /// Marker prefixes used to carry non-`InvalidDataException` errors through serde's error type.
 const SYNTAX_MARK: &str = "\u{1}syntax:";
@@ -648,125 +640,6 @@ impl<'de> Visitor<'de> for SkipSeed {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-/// Appends `msg` as ASP.NET Core writes it, followed by the record separator.
-pub fn write_message(msg: &HubMessage, out: &mut Vec<u8>) {
-    write_message_body(msg, out);
-    out.push(crate::framing::RECORD_SEPARATOR);
-}
-
-/// Appends `msg` without the record separator.
-pub fn write_message_body(msg: &HubMessage, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"{\"type\":");
-    write_i64(i64::from(msg.message_type()), out);
-    match msg {
-        HubMessage::Invocation(m) => {
-            write_headers(&m.headers, out);
-            write_invocation_id(m.invocation_id.as_deref(), out);
-            write_target_arguments(&m.target, &m.arguments, m.stream_ids.as_deref(), out);
-        }
-        HubMessage::StreamInvocation(m) => {
-            write_headers(&m.headers, out);
-            write_invocation_id(Some(&m.invocation_id), out);
-            write_target_arguments(&m.target, &m.arguments, m.stream_ids.as_deref(), out);
-        }
-        HubMessage::StreamItem(m) => {
-            write_headers(&m.headers, out);
-            write_invocation_id(Some(&m.invocation_id), out);
-            out.extend_from_slice(b",\"item\":");
-            write_value(&m.item, out);
-        }
-        HubMessage::Completion(m) => {
-            write_headers(&m.headers, out);
-            write_invocation_id(Some(&m.invocation_id), out);
-            match &m.result {
-                // An empty error is written as nothing at all, as ASP.NET Core does.
-                CompletionResult::Error(e) if !e.is_empty() => {
-                    out.extend_from_slice(b",\"error\":");
-                    write_str(e, out);
-                }
-                CompletionResult::Value(v) => {
-                    out.extend_from_slice(b",\"result\":");
-                    write_value(v, out);
-                }
-                _ => {}
-            }
-        }
-        HubMessage::CancelInvocation(m) => {
-            write_headers(&m.headers, out);
-            write_invocation_id(Some(&m.invocation_id), out);
-        }
-        HubMessage::Ping => {}
-        HubMessage::Close(c) => {
-            if let Some(e) = &c.error {
-                out.extend_from_slice(b",\"error\":");
-                write_str(e, out);
-            }
-            if c.allow_reconnect {
-                out.extend_from_slice(b",\"allowReconnect\":true");
-            }
-        }
-        HubMessage::Ack(s) | HubMessage::Sequence(s) => {
-            out.extend_from_slice(b",\"sequenceId\":");
-            write_i64(s.sequence_id, out);
-        }
-    }
-    out.push(b'}');
-}
-
-fn write_headers(headers: &Headers, out: &mut Vec<u8>) {
-    if headers.is_empty() {
-        return;
-    }
-    out.extend_from_slice(b",\"headers\":{");
-    for (i, (k, v)) in headers.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(k, out);
-        out.push(b':');
-        write_str(v, out);
-    }
-    out.push(b'}');
-}
-
-fn write_invocation_id(id: Option<&str>, out: &mut Vec<u8>) {
-    if let Some(id) = id.filter(|id| !id.is_empty()) {
-        out.extend_from_slice(b",\"invocationId\":");
-        write_str(id, out);
-    }
-}
-
-fn write_target_arguments(
-    target: &str,
-    arguments: &[Value],
-    stream_ids: Option<&[String]>,
-    out: &mut Vec<u8>,
-) {
-    out.extend_from_slice(b",\"target\":");
-    write_str(target, out);
-    out.extend_from_slice(b",\"arguments\":[");
-    for (i, a) in arguments.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_value(a, out);
-    }
-    out.push(b']');
-    if let Some(ids) = stream_ids {
-        out.extend_from_slice(b",\"streamIds\":[");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(id, out);
-        }
-        out.push(b']');
-    }
-}
-
 /// Parses one JSON value (any type; trailing white space allowed, nothing else after it).
 pub fn parse_value(text: &[u8]) -> Result<Value, ProtocolError> {
     let mut de = serde_json::Deserializer::from_slice(text);
@@ -775,123 +648,6 @@ pub fn parse_value(text: &[u8]) -> Result<Value, ProtocolError> {
         .and_then(|v| de.end().map(|()| v))
         .map_err(|e| map_serde_error(&e, Layer::Json))?;
     Ok(v)
-}
-
-/// A value's JSON text as the JSON hub protocol writes it.
-pub fn value_to_string(v: &Value) -> String {
-    String::from_utf8_lossy(&value_to_vec(v)).into_owned()
-}
-
-/// A value's JSON text as the JSON hub protocol writes it.
-pub fn value_to_vec(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_value(v, &mut out);
-    out
-}
-
-/// Appends a value's JSON text (bin → base64, timestamp → ISO 8601, other ext → base64 of data).
-pub fn write_value(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => write_i64(*i, out),
-        Value::UInt(u) => {
-            use std::io::Write as _;
-            let _ = write!(out, "{u}");
-        }
-        Value::F32(f) => write_float(f64::from(*f), Some(*f), out),
-        Value::F64(f) => write_float(*f, None, out),
-        Value::String(s) => write_str(s, out),
-        Value::Binary(b) => write_str(&base64::engine::general_purpose::STANDARD.encode(b), out),
-        Value::Timestamp(t) => write_str(&t.to_iso8601(), out),
-        Value::Ext(_, data) => {
-            write_str(&base64::engine::general_purpose::STANDARD.encode(data), out)
-        }
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(item, out);
-            }
-            out.push(b']');
-        }
-        Value::Map(entries) => {
-            out.push(b'{');
-            for (i, (k, val)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                match k {
-                    Value::String(s) => write_str(s, out),
-                    other => {
-                        let text = value_to_vec(other);
-                        write_str(&String::from_utf8_lossy(&text), out)
-                    }
-                }
-                out.push(b':');
-                write_value(val, out);
-            }
-            out.push(b'}');
-        }
-    }
-}
-
-fn write_i64(i: i64, out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let _ = write!(out, "{i}");
-}
-
-fn write_float(f: f64, as_f32: Option<f32>, out: &mut Vec<u8>) {
-    if !f.is_finite() {
-        // System.Text.Json refuses non-finite numbers; null is the closest JSON can say.
-        out.extend_from_slice(b"null");
-        return;
-    }
-    let text = match as_f32 {
-        Some(f32v) => serde_json::to_string(&f32v),
-        None => serde_json::to_string(&f),
-    };
-    match text {
-        Ok(t) => out.extend_from_slice(t.as_bytes()),
-        Err(_) => out.extend_from_slice(b"null"),
-    }
-}
-
-/// Appends a JSON string with System.Text.Json's relaxed escaping: `"` and `\` escaped, control
-/// characters as `\b \f \n \r \t` or `\u00XX` (upper-case hex), everything else verbatim.
-pub fn write_str(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0x00..=0x1f | 0x7f => None,
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        match esc {
-            Some(e) => out.extend_from_slice(e),
-            None => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -952,15 +708,5 @@ mod tests {
             "]".repeat(70)
         );
         assert_eq!(err(&deep), "Error reading JSON.");
-    }
-
-    #[test]
-    fn escaping() {
-        let mut out = Vec::new();
-        write_str("a\"b\\c\n\u{1e}é<", &mut out);
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "\"a\\\"b\\\\c\\n\\u001Eé<\""
-        );
     }
 }
