@@ -51,12 +51,12 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::BoxedStrategy;
 
+use crate::hub::HubProtocol;
 use crate::message::{
     CancelInvocation, Close, Completion, CompletionResult, Headers, HubMessage, Invocation,
     SequenceId, StreamInvocation, StreamItem,
 };
 use crate::value::{Timestamp, Value};
-use crate::HubProtocol;
 
 /// Seconds of 0001-01-01T00:00:00Z, `DateTime.MinValue`.
 const DATETIME_MIN_SECONDS: i64 = -62_135_596_800;
