@@ -4,6 +4,7 @@
 //! `cargo bench -p signalr-protocol` (a custom harness: no criterion). Without `--bench` (as
 //! `cargo test --benches` runs it) it does one quick pass as a smoke test. Any other argument is
 //! a filter: only scenarios whose name contains it run (`cargo bench -p signalr-protocol -- 2k`).
+//! `--once` measures full-size data once, without warm-up (for `valgrind --tool=callgrind`).
 //!
 //! Scenarios (each a framed buffer per protocol):
 //!
@@ -655,6 +656,9 @@ fn main() {
     let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     let (warmup, runs) = if full { (2, 11) } else { (0, 1) };
+    // `--once`: full-size data, one untimed-warm-up-free run (for callgrind).
+    let once = args.iter().any(|a| a == "--once");
+    let (full, warmup, runs) = if once { (true, 0, 1) } else { (full, warmup, runs) };
     let mut bench = Bench {
         warmup,
         runs,

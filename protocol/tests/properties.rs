@@ -594,6 +594,181 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The direct JSON reader agrees with the reference reader
+
+/// JSON text with string contents of every kind the direct reader decodes itself: escapes of
+/// each form, surrogate pairs (also broken ones), control characters, non-ASCII, bad UTF-8.
+fn json_string_soup() -> impl Strategy<Value = Vec<u8>> {
+    let pieces = vec![
+        "a",
+        "é",
+        "日本語",
+        "😀",
+        "\\\"",
+        "\\\\",
+        "\\/",
+        "\\b",
+        "\\f",
+        "\\n",
+        "\\r",
+        "\\t",
+        "\\u0041",
+        "\\u00e9",
+        "\\u00E9",
+        "\\u20AC",
+        "\\uD83D\\uDE00",
+        "\\ud83d\\ude00",
+        "\\uD83D",
+        "\\uDE00",
+        "\\uD83D\\u0041",
+        "\\uD83Dx",
+        "\\u12",
+        "\\u12G4",
+        "\\x",
+        "\\",
+        "\u{7f}",
+        "\n",
+        "\u{1}",
+        "\"",
+        " ",
+        "0123456789abcdef",
+    ];
+    let text = vec(prop::sample::select(pieces), 0..12).prop_map(|t| t.concat());
+    let bad_utf8 = prop::sample::select(vec![vec![], vec![0xffu8], vec![0xc3], vec![0xe6, 0x97]]);
+    let numbers = prop::sample::select(vec![
+        "0",
+        "-0",
+        "-0.0",
+        "1",
+        "-1",
+        "01",
+        "1.",
+        "1.5",
+        ".5",
+        "1e5",
+        "1E+5",
+        "1e-5",
+        "1e400",
+        "-1e400",
+        "1e-400",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "18446744073709551615",
+        "18446744073709551616",
+        "2147483647",
+        "2147483648",
+        "-2147483649",
+        "1.0",
+        "null",
+        "true",
+        "false",
+        "nul",
+        "[]",
+        "{}",
+        "[1,]",
+        "{\"a\":1,}",
+    ]);
+    (text, bad_utf8, numbers, 0u8..8).prop_map(|(text, bad, number, shape)| {
+        let mut s = Vec::new();
+        let mut string = b"\"".to_vec();
+        string.extend_from_slice(text.as_bytes());
+        string.extend_from_slice(&bad);
+        string.push(b'"');
+        let put = |s: &mut Vec<u8>, parts: &[&[u8]]| parts.iter().for_each(|p| s.extend_from_slice(p));
+        match shape {
+            0 => put(&mut s, &[b"{\"type\":1,\"target\":", &string, b",\"arguments\":[", &string, b",", number.as_bytes(), b"]}"]),
+            1 => put(&mut s, &[b"{\"type\":3,\"invocationId\":", &string, b",\"result\":{", &string, b":", number.as_bytes(), b"}}"]),
+            2 => put(&mut s, &[b"{\"type\":1,\"headers\":{", &string, b":", &string, b"},\"target\":\"T\",\"arguments\":[]}"]),
+            3 => put(&mut s, &[b"{\"type\":", number.as_bytes(), b",\"sequenceId\":", number.as_bytes(), b"}"]),
+            4 => put(&mut s, &[b"{\"type\":4,\"invocationId\":\"1\",\"target\":\"T\",\"arguments\":[],\"streamIds\":[", &string, b"]}"]),
+            5 => put(&mut s, &[b" {", &string, b":", number.as_bytes(), b",\"type\":7,\"error\":", &string, b",\"allowReconnect\":", number.as_bytes(), b"} x"]),
+            6 => put(&mut s, &[&string]),
+            _ => put(&mut s, &[b"[", number.as_bytes(), b",", &string, b"] "]),
+        }
+        s
+    })
+}
+
+/// `json` rewritten the way System.Text.Json's default encoder escapes strings (non-ASCII,
+/// `<>&'+` and `"` as `\uXXXX`, astral characters as surrogate pairs).
+fn stj_default_escaping(json: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(json);
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut chars = text.chars();
+    let push_u = |out: &mut String, u: u16| out.push_str(&format!("\\u{u:04X}"));
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                in_string = !in_string;
+                out.push('"');
+            }
+            '\\' if in_string => match chars.next() {
+                Some('"') => push_u(&mut out, 0x22),
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            '<' | '>' | '&' | '\'' | '+' if in_string => push_u(&mut out, c as u16),
+            c if in_string && !c.is_ascii() => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    push_u(&mut out, *u);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.into_bytes()
+}
+
+fn json_inputs() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        json_soup(),
+        json_string_soup(),
+        mutated(HubProtocol::Json),
+        hub_message_for(HubProtocol::Json)
+            .prop_map(|m| stj_default_escaping(&HubProtocol::Json.encode(&m))),
+        strategies::json_value().prop_map(|v| json::value_to_vec(&v)),
+        vec(any::<u8>(), 0..64),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(1))]
+
+    /// What the direct reader accepts, the reference reader reads the same; what it refuses
+    /// fails with the reference reader's error (`Debug` text, so NaN equals itself).
+    #[test]
+    fn fast_and_reference_agree(bytes in json_inputs()) {
+        let payload = bytes.strip_suffix(b"\x1e").unwrap_or(&bytes);
+        prop_assert_eq!(
+            format!("{:?}", json::parse_message(payload)),
+            format!("{:?}", json::parse_message_reference(payload))
+        );
+        prop_assert_eq!(
+            format!("{:?}", json::parse_value(payload)),
+            format!("{:?}", json::parse_value_reference(payload))
+        );
+    }
+
+    /// System.Text.Json's default `\uXXXX` escaping reads back as the message itself.
+    #[test]
+    fn stj_escaped_json_reads_back(msg in hub_message_for(HubProtocol::Json)) {
+        let escaped = stj_default_escaping(&HubProtocol::Json.encode(&msg));
+        let parsed = HubProtocol::Json.decode_all(&escaped).map_err(|e| fail("decode", e))?;
+        prop_assert_eq!(
+            format!("{:?}", parsed),
+            format!("{:?}", HubProtocol::Json.decode_all(&HubProtocol::Json.encode(&msg)).map_err(|e| fail("decode", e))?)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Forged lengths do not drive allocations
 
 fn hex(s: &str) -> Vec<u8> {

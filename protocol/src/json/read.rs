@@ -4,12 +4,11 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::fast;
+use super::fields::Fields;
 use super::MAX_DEPTH;
 use crate::error::{texts, Layer, ProtocolError};
-use crate::message::{
-    message_type, CancelInvocation, Close, Completion, CompletionResult, Headers, HubMessage,
-    Invocation, Parsed, SequenceId, StreamInvocation, StreamItem,
-};
+use crate::message::{Headers, Parsed};
 use crate::value::Value;
 
 /// Marker prefixes used to carry non-`InvalidDataException` errors through serde's error type.
@@ -19,6 +18,16 @@ const INVALID_OP_MARK: &str = "\u{1}invalidop:";
 
 /// Parses one message payload (the bytes before the record separator).
 pub fn parse_message(payload: &[u8]) -> Result<Parsed, ProtocolError> {
+    // Well-formed payloads take the direct reader; the rest get serde_json's error handling.
+    if let Some(fields) = fast::read_fields(payload) {
+        return fields.into_parsed();
+    }
+    parse_message_reference(payload)
+}
+
+/// [`parse_message`] without the direct reader: serde_json under visitors (tests compare the two).
+#[doc(hidden)]
+pub fn parse_message_reference(payload: &[u8]) -> Result<Parsed, ProtocolError> {
     let mut de = serde_json::Deserializer::from_slice(payload);
     let fields = match de.deserialize_any(MessageVisitor) {
         Ok(f) => f,
@@ -165,127 +174,6 @@ fn int_property(
         _ => Err(format!("Expected '{name}' to be of type Number.")),
     }
     })
-}
-
-#[derive(Default)]
-struct Fields {
-    message_type: Option<i32>,
-    invocation_id: Option<String>,
-    target: Option<String>,
-    error: Option<String>,
-    allow_reconnect: bool,
-    result: Option<Value>,
-    item: Option<Value>,
-    arguments: Option<Vec<Value>>,
-    stream_ids: Option<Vec<String>>,
-    headers: Option<Headers>,
-    sequence_id: Option<i64>,
-}
-
-/// Takes a non-empty string or fails with `Missing required property '{name}'.`.
-fn required(v: Option<String>, name: &str) -> Result<String, ProtocolError> {
-    match v {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(ProtocolError::invalid_data(
-            Layer::Json,
-            texts::missing_property(name),
-        )),
-    }
-}
-
-impl Fields {
-    /// The checks ASP.NET Core makes after reading all properties, in its order.
-    fn into_parsed(self) -> Result<Parsed, ProtocolError> {
-        let missing =
-            |name: &str| ProtocolError::invalid_data(Layer::Json, texts::missing_property(name));
-        let headers = self.headers.unwrap_or_default();
-        let msg = match self.message_type {
-            None => return Err(missing("type")),
-            Some(message_type::INVOCATION) => {
-                let target = required(self.target, "target")?;
-                let Some(arguments) = self.arguments else {
-                    return Err(missing("arguments"));
-                };
-                HubMessage::Invocation(Invocation {
-                    headers,
-                    invocation_id: self.invocation_id.filter(|id| !id.is_empty()),
-                    target,
-                    arguments,
-                    stream_ids: self.stream_ids,
-                })
-            }
-            Some(message_type::STREAM_INVOCATION) => {
-                if self.target.is_none() {
-                    return Err(missing("target"));
-                }
-                let invocation_id = required(self.invocation_id, "invocationId")?;
-                let Some(arguments) = self.arguments else {
-                    return Err(missing("arguments"));
-                };
-                HubMessage::StreamInvocation(StreamInvocation {
-                    headers,
-                    invocation_id,
-                    target: required(self.target, "target")?,
-                    arguments,
-                    stream_ids: self.stream_ids,
-                })
-            }
-            Some(message_type::STREAM_ITEM) => {
-                let invocation_id = required(self.invocation_id, "invocationId")?;
-                let Some(item) = self.item else {
-                    return Err(missing("item"));
-                };
-                HubMessage::StreamItem(StreamItem {
-                    headers,
-                    invocation_id,
-                    item,
-                })
-            }
-            Some(message_type::COMPLETION) => {
-                let invocation_id = required(self.invocation_id, "invocationId")?;
-                let result = match (self.error, self.result) {
-                    (Some(_), Some(_)) => {
-                        return Err(ProtocolError::invalid_data(
-                            Layer::Json,
-                            texts::ERROR_AND_RESULT_EXCLUSIVE,
-                        ))
-                    }
-                    (Some(e), None) => CompletionResult::Error(e),
-                    (None, Some(v)) => CompletionResult::Value(v),
-                    (None, None) => CompletionResult::Void,
-                };
-                HubMessage::Completion(Completion {
-                    headers,
-                    invocation_id,
-                    result,
-                })
-            }
-            Some(message_type::CANCEL_INVOCATION) => {
-                HubMessage::CancelInvocation(CancelInvocation {
-                    headers,
-                    invocation_id: required(self.invocation_id, "invocationId")?,
-                })
-            }
-            Some(message_type::PING) => HubMessage::Ping,
-            Some(message_type::CLOSE) => HubMessage::Close(Close {
-                error: self.error,
-                allow_reconnect: self.allow_reconnect,
-            }),
-            Some(t @ (message_type::ACK | message_type::SEQUENCE)) => {
-                let Some(sequence_id) = self.sequence_id else {
-                    return Err(missing("sequenceId"));
-                };
-                let s = SequenceId { sequence_id };
-                if t == message_type::ACK {
-                    HubMessage::Ack(s)
-                } else {
-                    HubMessage::Sequence(s)
-                }
-            }
-            Some(other) => return Ok(Parsed::UnknownType(i64::from(other))),
-        };
-        Ok(Parsed::Message(msg))
-    }
 }
 
 struct MessageVisitor;
@@ -642,6 +530,15 @@ impl<'de> Visitor<'de> for SkipSeed {
 
 /// Parses one JSON value (any type; trailing white space allowed, nothing else after it).
 pub fn parse_value(text: &[u8]) -> Result<Value, ProtocolError> {
+    if let Some(v) = fast::read_value(text) {
+        return Ok(v);
+    }
+    parse_value_reference(text)
+}
+
+/// [`parse_value`] without the direct reader.
+#[doc(hidden)]
+pub fn parse_value_reference(text: &[u8]) -> Result<Value, ProtocolError> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let v = ValueSeed { depth: 0 }
         .deserialize(&mut de)
@@ -653,9 +550,12 @@ pub fn parse_value(text: &[u8]) -> Result<Value, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::HubMessage;
 
     fn err(s: &str) -> String {
-        parse_message(s.as_bytes()).unwrap_err().to_string()
+        let e = parse_message(s.as_bytes()).unwrap_err();
+        assert_eq!(Err(e.clone()), parse_message_reference(s.as_bytes()));
+        e.to_string()
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! A JSON lexer over one payload that accepts only what serde_json accepts and reads it the way
+//! serde_json reads it (same numbers, same strings), and gives up (`None`) on anything else.
+//!
+//! It exists for speed: the hub reader runs it first and hands any payload it gives up on to the
+//! serde_json reader, which then produces ASP.NET Core's error. So giving up is always safe;
+//! accepting what serde_json would reject, or reading a different value, is the one thing it must
+//! never do (`fast_and_reference_agree` in tests/properties.rs holds it to that).
+
+use std::borrow::Cow;
+
+/// A number as serde_json classifies it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Number {
+    /// A non-negative integer that fits `u64`.
+    U64(u64),
+    /// A negative integer that fits `i64`.
+    I64(i64),
+    /// Anything with a fraction or exponent, and `-0` and negative integers below `i64::MIN`.
+    F64(f64),
+}
+
+/// A byte that ends a run of plain string content: `"`, `\` or a control character.
+const fn ends_run(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+const HIGHS: u64 = ONES << 7;
+
+/// The high bit of every byte of `w` that is zero (exact for the lowest such byte).
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
+}
+
+/// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
+///
+/// Eight bytes per step (Mycroft's zero-byte test): text is mostly long runs of plain bytes.
+#[inline]
+pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(word);
+        let ctrl = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        let hits = ctrl
+            | zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if ends_run(b) {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The value of one hex digit, as serde_json's `\u` decoder reads it.
+#[inline]
+fn hex(b: u8) -> Option<u16> {
+    match b {
+        b'0'..=b'9' => Some(u16::from(b - b'0')),
+        b'a'..=b'f' => Some(u16::from(b - b'a' + 10)),
+        b'A'..=b'F' => Some(u16::from(b - b'A' + 10)),
+        _ => None,
+    }
+}
+
+/// A cursor over one payload.
+pub(super) struct Lexer<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Skips JSON white space and returns the next byte without consuming it.
+    #[inline]
+    pub(super) fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.buf.get(self.pos) {
+            match b {
+                b' ' | b'\n' | b'\t' | b'\r' => self.pos += 1,
+                _ => return Some(b),
+            }
+        }
+        None
+    }
+
+    /// Whether only white space is left.
+    pub(super) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// Consumes `b` (after white space), or gives up.
+    #[inline]
+    pub(super) fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    /// Consumes `b` (after white space) if it is next.
+    #[inline]
+    pub(super) fn eat_if(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        if hit {
+            self.pos += 1;
+        }
+        hit
+    }
+
+    /// Consumes a literal's bytes (`null`, `true`, `false`) after its first one was peeked.
+    pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.pos + word.len();
+        (self.buf.get(self.pos..end)? == word).then(|| self.pos = end)
+    }
+
+    /// After `[` or `{` and the first element: consumes `,` (true) or `close` (false).
+    #[inline]
+    pub(super) fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                Some(true)
+            }
+            b if b == close => {
+                self.pos += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// A string (after white space, opening quote included): borrowed when it has no escapes.
+    #[inline]
+    pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let end = find_run_end(self.buf, start);
+        let run = self.buf.get(start..end)?;
+        match self.buf.get(end)? {
+            b'"' => {
+                self.pos = end + 1;
+                std::str::from_utf8(run).ok().map(Cow::Borrowed)
+            }
+            b'\\' => {
+                // An escape never makes the text longer than its JSON form.
+                let mut out = String::with_capacity(run.len() + 16);
+                out.push_str(std::str::from_utf8(run).ok()?);
+                self.pos = end;
+                self.escaped_string(out).map(Cow::Owned)
+            }
+            _ => None,
+        }
+    }
+
+    /// The rest of a string from an escape on, appended to `out`.
+    fn escaped_string(&mut self, mut out: String) -> Option<String> {
+        loop {
+            // At a backslash.
+            let esc = *self.buf.get(self.pos + 1)?;
+            self.pos += 2;
+            match esc {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let unit = self.hex4()?;
+                    let c = match unit {
+                        0xD800..=0xDBFF => {
+                            // A surrogate pair; serde_json refuses anything else here.
+                            if self.buf.get(self.pos..self.pos + 2)? != b"\\u" {
+                                return None;
+                            }
+                            self.pos += 2;
+                            let low = self.hex4()?;
+                            if !(0xDC00..=0xDFFF).contains(&low) {
+                                return None;
+                            }
+                            let cp = 0x10000
+                                + ((u32::from(unit) - 0xD800) << 10)
+                                + (u32::from(low) - 0xDC00);
+                            char::from_u32(cp)?
+                        }
+                        0xDC00..=0xDFFF => return None,
+                        _ => char::from_u32(u32::from(unit))?,
+                    };
+                    out.push(c);
+                }
+                _ => return None,
+            }
+            let start = self.pos;
+            let end = find_run_end(self.buf, start);
+            out.push_str(std::str::from_utf8(self.buf.get(start..end)?).ok()?);
+            self.pos = end;
+            match self.buf.get(end)? {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(out);
+                }
+                b'\\' => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u16> {
+        let d = self.buf.get(self.pos..self.pos + 4)?;
+        let mut n = 0u16;
+        for &b in d {
+            n = (n << 4) | hex(b)?;
+        }
+        self.pos += 4;
+        Some(n)
+    }
+
+    /// A number (after white space), classified as serde_json classifies it.
+    pub(super) fn number(&mut self) -> Option<Number> {
+        self.peek()?;
+        let start = self.pos;
+        let negative = self.buf.get(self.pos) == Some(&b'-');
+        if negative {
+            self.pos += 1;
+        }
+        let mut significand: u64 = match self.buf.get(self.pos)? {
+            b'0' => {
+                self.pos += 1;
+                if self.buf.get(self.pos).is_some_and(u8::is_ascii_digit) {
+                    return None;
+                }
+                0
+            }
+            b @ b'1'..=b'9' => {
+                self.pos += 1;
+                u64::from(b - b'0')
+            }
+            _ => return None,
+        };
+        while let Some(&b) = self.buf.get(self.pos) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            // serde_json reads a longer integer as a float: leave that to it.
+            significand = significand
+                .checked_mul(10)?
+                .checked_add(u64::from(b - b'0'))?;
+            self.pos += 1;
+        }
+        match self.buf.get(self.pos) {
+            Some(b'.' | b'e' | b'E') => self.float(start),
+            _ if !negative => Some(Number::U64(significand)),
+            _ => {
+                let neg = (significand as i64).wrapping_neg();
+                // serde_json's rule: `-0` and integers below i64::MIN are floats.
+                Some(if neg >= 0 {
+                    Number::F64(-(significand as f64))
+                } else {
+                    Number::I64(neg)
+                })
+            }
+        }
+    }
+
+    /// The fraction and exponent of a number that started at `start`.
+    fn float(&mut self, start: usize) -> Option<Number> {
+        if self.buf.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            self.digits()?;
+        }
+        if matches!(self.buf.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.buf.get(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            self.digits()?;
+        }
+        // Both parsers round correctly (serde_json with `float_roundtrip`); serde_json refuses
+        // what overflows, so leave that to it.
+        let text = std::str::from_utf8(self.buf.get(start..self.pos)?).ok()?;
+        let f: f64 = text.parse().ok()?;
+        f.is_finite().then_some(Number::F64(f))
+    }
+
+    /// One or more ASCII digits.
+    fn digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        while self.buf.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        (self.pos > start).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_end_found_in_words_and_tails() {
+        let text = b"0123456789abcdef\"";
+        assert_eq!(find_run_end(text, 0), 16);
+        assert_eq!(find_run_end(b"abc\\", 0), 3);
+        assert_eq!(find_run_end(b"abcdefgh\x01", 0), 8);
+        assert_eq!(find_run_end("é€日本語😀\x7f".as_bytes(), 0), 19);
+        assert_eq!(find_run_end(b"", 0), 0);
+    }
+
+    #[test]
+    fn strings() {
+        let s = |t: &str| Lexer::new(t.as_bytes()).string().map(Cow::into_owned);
+        assert_eq!(s(r#""plain""#).as_deref(), Some("plain"));
+        assert_eq!(
+            s(r#""a\"b\\c\/\b\f\n\r\t""#).as_deref(),
+            Some("a\"b\\c/\u{8}\u{c}\n\r\t")
+        );
+        assert_eq!(
+            s(r#""\u00e9\u20AC\uD83D\uDE00x""#).as_deref(),
+            Some("é€😀x")
+        );
+        assert_eq!(s(r#""\uD83D""#), None);
+        assert_eq!(s(r#""\uDE00""#), None);
+        assert_eq!(s(r#""\uD83D\u0041""#), None);
+        assert_eq!(s(r#""\x""#), None);
+        assert_eq!(s("\"a\nb\""), None);
+        assert_eq!(s("\"unterminated"), None);
+        assert_eq!(Lexer::new(b"\"\xff\"").string(), None);
+    }
+
+    #[test]
+    fn numbers() {
+        let n = |t: &str| Lexer::new(t.as_bytes()).number();
+        assert_eq!(n("0"), Some(Number::U64(0)));
+        assert_eq!(n("18446744073709551615"), Some(Number::U64(u64::MAX)));
+        assert_eq!(n("18446744073709551616"), None);
+        assert_eq!(n("-9223372036854775808"), Some(Number::I64(i64::MIN)));
+        assert_eq!(
+            n("-9223372036854775809"),
+            Some(Number::F64(-9223372036854775809.0))
+        );
+        assert!(matches!(n("-0"), Some(Number::F64(f)) if f == 0.0 && f.is_sign_negative()));
+        assert_eq!(n("1.5e3"), Some(Number::F64(1500.0)));
+        assert_eq!(n("01"), None);
+        assert_eq!(n("1."), None);
+        assert_eq!(n("1e"), None);
+        assert_eq!(n("1e999"), None);
+        assert_eq!(n("-"), None);
+    }
+}
