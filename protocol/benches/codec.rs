@@ -4,7 +4,8 @@
 //! `cargo bench -p signalr-protocol` (a custom harness: no criterion). Without `--bench` (as
 //! `cargo test --benches` runs it) it does one quick pass as a smoke test. Any other argument is
 //! a filter: only scenarios whose name contains it run (`cargo bench -p signalr-protocol -- 2k`).
-//! `--once` measures full-size data once, without warm-up (for `valgrind --tool=callgrind`).
+//! A filter ending in `$` must match the whole name (`2k-text$`, without `2k-text-stj`).
+//! `json` or `messagepack` runs one protocol only. `--once` measures full-size data once, without warm-up (for `valgrind --tool=callgrind`).
 //!
 //! Scenarios (each a framed buffer per protocol):
 //!
@@ -453,6 +454,42 @@ fn payload_ranges(protocol: HubProtocol, buf: &[u8]) -> Vec<std::ops::Range<usiz
     out
 }
 
+// The measured loops, never inlined, so that callgrind can count each one's instructions
+// (`callgrind_annotate --inclusive=yes` and look for `codec::encode_all` etc.).
+
+#[inline(never)]
+fn encode_all(protocol: HubProtocol, msgs: &[HubMessage], out: &mut Vec<u8>) {
+    out.clear();
+    for m in msgs {
+        protocol.write(black_box(m), out);
+    }
+    black_box(&out);
+}
+
+/// Decodes a framed buffer with one `MessageReader`; the number of messages.
+#[inline(never)]
+fn decode_all(protocol: HubProtocol, framed: &[u8]) -> usize {
+    let mut reader = MessageReader::new(protocol);
+    reader.push(black_box(framed));
+    let mut n = 0;
+    while let Some(p) = reader.next().expect("valid") {
+        black_box(&p);
+        n += 1;
+    }
+    n
+}
+
+#[inline(never)]
+fn parse_all(protocol: HubProtocol, framed: &[u8], ranges: &[std::ops::Range<usize>]) {
+    for r in ranges {
+        black_box(
+            protocol
+                .parse(black_box(&framed[r.clone()]))
+                .expect("valid"),
+        );
+    }
+}
+
 /// Median duration of `runs` timed calls of `f`, after `warmup` untimed ones.
 fn median(warmup: usize, runs: usize, mut f: impl FnMut()) -> Duration {
     for _ in 0..warmup {
@@ -478,6 +515,7 @@ struct Row {
 }
 
 struct Bench {
+    only_protocol: Option<HubProtocol>,
     warmup: usize,
     runs: usize,
     rows: Vec<Row>,
@@ -515,6 +553,9 @@ impl Bench {
         msgs: &[HubMessage],
         framed: Option<Vec<u8>>,
     ) {
+        if self.only_protocol.is_some_and(|p| p != protocol) {
+            return;
+        }
         let (warmup, runs) = (self.warmup, self.runs);
         let encode = framed.is_none();
         let framed = framed.unwrap_or_else(|| {
@@ -541,25 +582,12 @@ impl Bench {
 
         if encode {
             let mut out = Vec::with_capacity(framed.len());
-            let t = median(warmup, runs, || {
-                out.clear();
-                for m in msgs {
-                    protocol.write(black_box(m), &mut out);
-                }
-                black_box(&out);
-            });
+            let t = median(warmup, runs, || encode_all(protocol, msgs, &mut out));
             self.row(name, protocol, "encode", msgs.len(), framed.len(), t);
         }
 
         let t = median(warmup, runs, || {
-            let mut reader = MessageReader::new(protocol);
-            reader.push(black_box(&framed));
-            let mut n = 0;
-            while let Some(p) = reader.next().expect("valid") {
-                black_box(&p);
-                n += 1;
-            }
-            assert_eq!(n, msgs.len());
+            assert_eq!(decode_all(protocol, &framed), msgs.len());
         });
         let decode = self.row(
             name,
@@ -570,15 +598,7 @@ impl Bench {
             t,
         );
 
-        let t = median(warmup, runs, || {
-            for r in &ranges {
-                black_box(
-                    protocol
-                        .parse(black_box(&framed[r.clone()]))
-                        .expect("valid"),
-                );
-            }
-        });
+        let t = median(warmup, runs, || parse_all(protocol, &framed, &ranges));
         self.row(
             name,
             protocol,
@@ -653,13 +673,30 @@ impl Bench {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let full = args.iter().any(|a| a == "--bench");
-    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    let only_protocol = HubProtocol::ALL
+        .into_iter()
+        .find(|p| args.iter().any(|a| a == p.name()));
+    let filter: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with('-') && HubProtocol::from_name(a).is_none())
+        .collect();
+    let wanted = |name: &str| {
+        filter.is_empty()
+            || filter.iter().any(|f| match f.strip_suffix('$') {
+                Some(exact) => name == exact,
+                None => name.contains(f.as_str()),
+            })
+    };
     let (warmup, runs) = if full { (2, 11) } else { (0, 1) };
     // `--once`: full-size data, one untimed-warm-up-free run (for callgrind).
     let once = args.iter().any(|a| a == "--once");
-    let (full, warmup, runs) = if once { (true, 0, 1) } else { (full, warmup, runs) };
+    let (full, warmup, runs) = if once {
+        (true, 0, 1)
+    } else {
+        (full, warmup, runs)
+    };
     let mut bench = Bench {
+        only_protocol,
         warmup,
         runs,
         rows: Vec::new(),
