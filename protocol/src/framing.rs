@@ -81,9 +81,7 @@ pub fn read_varint(buf: &[u8]) -> Result<Option<(usize, usize)>, ProtocolError> 
 
 /// Splits one record-separated message off the front of `buf`: `(payload_len, consumed)`.
 pub fn split_text(buf: &[u8]) -> Option<(usize, usize)> {
-    buf.iter()
-        .position(|&b| b == RECORD_SEPARATOR)
-        .map(|i| (i, i + 1))
+    crate::scan::find_byte(buf, RECORD_SEPARATOR, 0).map(|i| (i, i + 1))
 }
 
 /// Splits one length-prefixed message off the front of `buf`: `(payload_range, consumed)`.
@@ -184,10 +182,7 @@ impl FrameReader {
     pub fn next_text(&mut self) -> Result<Option<&[u8]>, ProtocolError> {
         let avail = self.buf.len() - self.pos;
         let from = self.pos + self.scanned;
-        let found = self.buf[from..]
-            .iter()
-            .position(|&b| b == RECORD_SEPARATOR)
-            .map(|i| i + self.scanned);
+        let found = crate::scan::find_byte(&self.buf, RECORD_SEPARATOR, from).map(|i| i - self.pos);
         match found {
             Some(i) => {
                 if let Some(max) = self.max_message_size {

@@ -33,6 +33,7 @@ pub mod message;
 pub mod msgpack;
 pub mod negotiate;
 pub mod notation;
+mod scan;
 #[cfg(feature = "strategies")]
 pub mod strategies;
 pub mod transport;

@@ -683,7 +683,7 @@ fn json_string_soup() -> impl Strategy<Value = Vec<u8>> {
             2 => put(&mut s, &[b"{\"type\":1,\"headers\":{", &string, b":", &string, b"},\"target\":\"T\",\"arguments\":[]}"]),
             3 => put(&mut s, &[b"{\"type\":", number.as_bytes(), b",\"sequenceId\":", number.as_bytes(), b"}"]),
             4 => put(&mut s, &[b"{\"type\":4,\"invocationId\":\"1\",\"target\":\"T\",\"arguments\":[],\"streamIds\":[", &string, b"]}"]),
-            5 => put(&mut s, &[b" {", &string, b":", number.as_bytes(), b",\"type\":7,\"error\":", &string, b",\"allowReconnect\":", number.as_bytes(), b"} x"]),
+            5 => put(&mut s, &[b" {", &string, b":", number.as_bytes(), b",\"type\":7,\"error\":", &string, b",\"allowReconnect\":", number.as_bytes(), b"} x", &bad]),
             6 => put(&mut s, &[&string]),
             _ => put(&mut s, &[b"[", number.as_bytes(), b",", &string, b"] "]),
         }

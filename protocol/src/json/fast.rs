@@ -13,7 +13,7 @@ use crate::value::Value;
 
 /// The properties of one message payload; `None` to leave the payload to the reference reader.
 pub(super) fn read_fields(payload: &[u8]) -> Option<Fields> {
-    let mut lx = Lexer::new(payload);
+    let mut lx = Lexer::new(payload)?;
     lx.eat(b'{')?;
     let mut f = Fields::default();
     // What follows the object is never read (the reference reader ignores it as well).
@@ -45,7 +45,7 @@ pub(super) fn read_fields(payload: &[u8]) -> Option<Fields> {
 
 /// One value that must be all the text (white space around it allowed).
 pub(super) fn read_value(text: &[u8]) -> Option<Value> {
-    let mut lx = Lexer::new(text);
+    let mut lx = Lexer::new(text)?;
     let v = value(&mut lx, 0)?;
     lx.at_end().then_some(v)
 }

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use crate::scan;
+
 /// A number as serde_json classifies it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Number {
@@ -24,32 +26,15 @@ const fn ends_run(b: u8) -> bool {
     b == b'"' || b == b'\\' || b < 0x20
 }
 
-const ONES: u64 = u64::from_ne_bytes([1; 8]);
-const HIGHS: u64 = ONES << 7;
-
-/// The high bit of every byte of `w` that is zero (exact for the lowest such byte).
-#[inline]
-fn zero_bytes(w: u64) -> u64 {
-    w.wrapping_sub(ONES) & !w & HIGHS
-}
-
 /// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
 ///
-/// Eight bytes per step (Mycroft's zero-byte test): text is mostly long runs of plain bytes.
 #[inline]
 pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
     let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(word);
-        let ctrl = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        let hits = ctrl
-            | zero_bytes(w ^ (ONES * u64::from(b'"')))
-            | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+    while let Some(w) = scan::word(bytes, i) {
+        let hits = scan::bytes_eq(w, b'"') | scan::bytes_eq(w, b'\\') | scan::bytes_below(w, 0x20);
         if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
+            return i + scan::first(hits);
         }
         i += 8;
     }
@@ -75,13 +60,23 @@ fn hex(b: u8) -> Option<u16> {
 
 /// A cursor over one payload.
 pub(super) struct Lexer<'a> {
+    /// The payload, validated as UTF-8 once: every run of string content is a slice of it.
+    text: &'a str,
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Lexer<'a> {
-    pub(super) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+    /// A lexer over `payload`; `None` unless it is all UTF-8 (JSON allows other bytes nowhere
+    /// but inside strings, where serde_json refuses them as well; bytes after the message,
+    /// which the reference reader never looks at, are left to it).
+    pub(super) fn new(payload: &'a [u8]) -> Option<Self> {
+        let text = std::str::from_utf8(payload).ok()?;
+        Some(Self {
+            text,
+            buf: payload,
+            pos: 0,
+        })
     }
 
     /// Skips JSON white space and returns the next byte without consuming it.
@@ -145,16 +140,17 @@ impl<'a> Lexer<'a> {
         self.eat(b'"')?;
         let start = self.pos;
         let end = find_run_end(self.buf, start);
-        let run = self.buf.get(start..end)?;
+        // Runs end at ASCII bytes, so they are whole characters.
+        let run = self.text.get(start..end)?;
         match self.buf.get(end)? {
             b'"' => {
                 self.pos = end + 1;
-                std::str::from_utf8(run).ok().map(Cow::Borrowed)
+                Some(Cow::Borrowed(run))
             }
             b'\\' => {
                 // An escape never makes the text longer than its JSON form.
                 let mut out = String::with_capacity(run.len() + 16);
-                out.push_str(std::str::from_utf8(run).ok()?);
+                out.push_str(run);
                 self.pos = end;
                 self.escaped_string(out).map(Cow::Owned)
             }
@@ -204,7 +200,7 @@ impl<'a> Lexer<'a> {
             }
             let start = self.pos;
             let end = find_run_end(self.buf, start);
-            out.push_str(std::str::from_utf8(self.buf.get(start..end)?).ok()?);
+            out.push_str(self.text.get(start..end)?);
             self.pos = end;
             match self.buf.get(end)? {
                 b'"' => {
@@ -289,8 +285,7 @@ impl<'a> Lexer<'a> {
         }
         // Both parsers round correctly (serde_json with `float_roundtrip`); serde_json refuses
         // what overflows, so leave that to it.
-        let text = std::str::from_utf8(self.buf.get(start..self.pos)?).ok()?;
-        let f: f64 = text.parse().ok()?;
+        let f: f64 = self.text.get(start..self.pos)?.parse().ok()?;
         f.is_finite().then_some(Number::F64(f))
     }
 
@@ -320,7 +315,7 @@ mod tests {
 
     #[test]
     fn strings() {
-        let s = |t: &str| Lexer::new(t.as_bytes()).string().map(Cow::into_owned);
+        let s = |t: &str| Lexer::new(t.as_bytes())?.string().map(Cow::into_owned);
         assert_eq!(s(r#""plain""#).as_deref(), Some("plain"));
         assert_eq!(
             s(r#""a\"b\\c\/\b\f\n\r\t""#).as_deref(),
@@ -336,12 +331,12 @@ mod tests {
         assert_eq!(s(r#""\x""#), None);
         assert_eq!(s("\"a\nb\""), None);
         assert_eq!(s("\"unterminated"), None);
-        assert_eq!(Lexer::new(b"\"\xff\"").string(), None);
+        assert!(Lexer::new(b"\"\xff\"").is_none());
     }
 
     #[test]
     fn numbers() {
-        let n = |t: &str| Lexer::new(t.as_bytes()).number();
+        let n = |t: &str| Lexer::new(t.as_bytes())?.number();
         assert_eq!(n("0"), Some(Number::U64(0)));
         assert_eq!(n("18446744073709551615"), Some(Number::U64(u64::MAX)));
         assert_eq!(n("18446744073709551616"), None);

@@ -5,6 +5,7 @@ use std::fmt;
 use base64::Engine as _;
 
 use crate::message::{CompletionResult, Headers, HubMessage};
+use crate::scan;
 use crate::value::Value;
 
 /// Appends `msg` as ASP.NET Core writes it, followed by the record separator.
@@ -142,18 +143,13 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Int(i) => write_i64(*i, out),
-        Value::UInt(u) => {
-            use std::io::Write as _;
-            let _ = write!(out, "{u}");
-        }
+        Value::UInt(u) => write_u64(*u, out),
         Value::F32(f) => write_float(f64::from(*f), Some(*f), out),
         Value::F64(f) => write_float(*f, None, out),
         Value::String(s) => write_str(s, out),
-        Value::Binary(b) => write_str(&base64::engine::general_purpose::STANDARD.encode(b), out),
+        Value::Binary(b) => write_base64(b, out),
         Value::Timestamp(t) => write_str(&t.to_iso8601(), out),
-        Value::Ext(_, data) => {
-            write_str(&base64::engine::general_purpose::STANDARD.encode(data), out)
-        }
+        Value::Ext(_, data) => write_base64(data, out),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -186,8 +182,27 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_i64(i: i64, out: &mut Vec<u8>) {
-    use std::io::Write as _;
-    let _ = write!(out, "{i}");
+    if i < 0 {
+        out.push(b'-');
+    }
+    write_u64(i.unsigned_abs(), out);
+}
+
+fn write_u64(mut u: u64, out: &mut Vec<u8>) {
+    // Digits from the right; u64::MAX has 20.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (u % 10) as u8;
+        }
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(at..).unwrap_or_default());
 }
 
 fn write_float(f: f64, as_f32: Option<f32>, out: &mut Vec<u8>) {
@@ -196,47 +211,95 @@ fn write_float(f: f64, as_f32: Option<f32>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"null");
         return;
     }
-    let text = match as_f32 {
-        Some(f32v) => serde_json::to_string(&f32v),
-        None => serde_json::to_string(&f),
+    let start = out.len();
+    let written = match as_f32 {
+        Some(f32v) => serde_json::to_writer(&mut *out, &f32v),
+        None => serde_json::to_writer(&mut *out, &f),
     };
-    match text {
-        Ok(t) => out.extend_from_slice(t.as_bytes()),
-        Err(_) => out.extend_from_slice(b"null"),
+    if written.is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
     }
+}
+
+/// A base64 string (standard alphabet, padded), encoded in place: it never needs escaping.
+fn write_base64(data: &[u8], out: &mut Vec<u8>) {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    out.push(b'"');
+    let start = out.len();
+    let len = base64::encoded_len(data.len(), true).unwrap_or(0);
+    out.resize(start + len, 0);
+    match engine.encode_slice(data, out.get_mut(start..).unwrap_or_default()) {
+        Ok(written) => out.truncate(start + written),
+        Err(_) => {
+            out.truncate(start);
+            out.extend_from_slice(engine.encode(data).as_bytes());
+        }
+    }
+    out.push(b'"');
+}
+
+/// Whether System.Text.Json's relaxed encoder escapes this byte.
+const fn needs_escape(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20 || b == 0x7f
+}
+
+/// The index of the first byte at or after `from` that [`needs_escape`], or `bytes.len()`.
+#[inline]
+fn next_escape(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(w) = scan::word(bytes, i) {
+        let hits = scan::bytes_eq(w, b'"')
+            | scan::bytes_eq(w, b'\\')
+            | scan::bytes_below(w, 0x20)
+            | scan::bytes_eq(w, 0x7f);
+        if hits != 0 {
+            return i + scan::first(hits);
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if needs_escape(b) {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Appends a JSON string with System.Text.Json's relaxed escaping: `"` and `\` escaped, control
 /// characters as `\b \f \n \r \t` or `\u00XX` (upper-case hex), everything else verbatim.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0x00..=0x1f | 0x7f => None,
-            _ => continue,
+    loop {
+        let i = next_escape(bytes, start);
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        let Some(&b) = bytes.get(i) else {
+            break;
         };
-        out.extend_from_slice(&bytes[start..i]);
-        match esc {
-            Some(e) => out.extend_from_slice(e),
-            None => {
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
@@ -262,6 +325,59 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-at-a-time escaper this module had before the word-at-a-time one.
+    fn write_str_reference(s: &str, out: &mut Vec<u8>) {
+        out.push(b'"');
+        for &b in s.as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                0x00..=0x1f | 0x7f => out.extend_from_slice(format!("\\u{b:04X}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out.push(b'"');
+    }
+
+    #[test]
+    fn escaping_matches_the_reference_at_every_offset() {
+        let specials = [
+            "\"", "\\", "\n", "\r", "\t", "\u{8}", "\u{c}", "\u{0}", "\u{1e}", "\u{7f}", "é", "😀",
+        ];
+        for pad in 0..20 {
+            for s in specials {
+                for tail in ["", "abc", "abcdefghijk"] {
+                    let text = format!("{}{s}{tail}{s}", "x".repeat(pad));
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    write_str(&text, &mut a);
+                    write_str_reference(&text, &mut b);
+                    assert_eq!(a, b, "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_and_base64() {
+        let text = |v: Value| String::from_utf8(value_to_vec(&v)).unwrap();
+        for i in [0, 7, -7, 10, -10, i64::MAX, i64::MIN, 1_000_000] {
+            assert_eq!(text(Value::Int(i)), i.to_string());
+        }
+        assert_eq!(text(Value::UInt(u64::MAX)), u64::MAX.to_string());
+        assert_eq!(text(Value::F64(1.5)), "1.5");
+        assert_eq!(text(Value::F64(1e300)), "1e+300");
+        assert_eq!(text(Value::F32(0.1)), "0.1");
+        assert_eq!(text(Value::F64(f64::NAN)), "null");
+        assert_eq!(text(Value::Binary(vec![])), "\"\"");
+        assert_eq!(text(Value::Binary(vec![1, 2, 3, 4])), "\"AQIDBA==\"");
+        assert_eq!(text(Value::Ext(5, vec![0xff])), "\"/w==\"");
+    }
 
     #[test]
     fn escaping() {
