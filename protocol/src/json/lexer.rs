@@ -47,16 +47,22 @@ pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
     bytes.len()
 }
 
-/// The value of one hex digit, as serde_json's `\u` decoder reads it.
-#[inline]
-fn hex(b: u8) -> Option<u16> {
-    match b {
-        b'0'..=b'9' => Some(u16::from(b - b'0')),
-        b'a'..=b'f' => Some(u16::from(b - b'a' + 10)),
-        b'A'..=b'F' => Some(u16::from(b - b'A' + 10)),
-        _ => None,
+/// The value of each byte as a hex digit (either case, as serde_json reads `\u`), or -1.
+static HEX_VALUE: [i8; 256] = {
+    let mut t = [-1i8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as i8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as i8;
+        t[b'A' as usize + i] = 10 + i as i8;
+        i += 1;
+    }
+    t
+};
 
 /// A cursor over one payload.
 pub(super) struct Lexer<'a> {
@@ -64,6 +70,8 @@ pub(super) struct Lexer<'a> {
     text: &'a str,
     buf: &'a [u8],
     pos: usize,
+    /// Where escaped strings are decoded: reused, so a string grows no buffer of its own.
+    scratch: String,
 }
 
 impl<'a> Lexer<'a> {
@@ -76,6 +84,7 @@ impl<'a> Lexer<'a> {
             text,
             buf: payload,
             pos: 0,
+            scratch: String::new(),
         })
     }
 
@@ -148,18 +157,22 @@ impl<'a> Lexer<'a> {
                 Some(Cow::Borrowed(run))
             }
             b'\\' => {
-                // An escape never makes the text longer than its JSON form.
-                let mut out = String::with_capacity(run.len() + 16);
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
                 out.push_str(run);
                 self.pos = end;
-                self.escaped_string(out).map(Cow::Owned)
+                let done = self.escaped_string(&mut out);
+                // A clone is allocated at its exact length.
+                let owned = done.map(|()| Cow::Owned(out.clone()));
+                self.scratch = out;
+                owned
             }
             _ => None,
         }
     }
 
     /// The rest of a string from an escape on, appended to `out`.
-    fn escaped_string(&mut self, mut out: String) -> Option<String> {
+    fn escaped_string(&mut self, out: &mut String) -> Option<()> {
         loop {
             // At a backslash.
             let esc = *self.buf.get(self.pos + 1)?;
@@ -205,7 +218,7 @@ impl<'a> Lexer<'a> {
             match self.buf.get(end)? {
                 b'"' => {
                     self.pos += 1;
-                    return Some(out);
+                    return Some(());
                 }
                 b'\\' => {}
                 _ => return None,
@@ -215,12 +228,11 @@ impl<'a> Lexer<'a> {
 
     fn hex4(&mut self) -> Option<u16> {
         let d = self.buf.get(self.pos..self.pos + 4)?;
-        let mut n = 0u16;
-        for &b in d {
-            n = (n << 4) | hex(b)?;
-        }
+        let digit = |i: usize| i32::from(d.get(i).map_or(-1, |&b| HEX_VALUE[usize::from(b)]));
+        // A bad digit is -1, which makes the whole sum negative.
+        let n = (digit(0) << 12) | (digit(1) << 8) | (digit(2) << 4) | digit(3);
         self.pos += 4;
-        Some(n)
+        u16::try_from(n).ok()
     }
 
     /// A number (after white space), classified as serde_json classifies it.
