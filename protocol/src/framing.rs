@@ -34,18 +34,29 @@ impl TransferFormat {
 }
 
 /// Appends `len` as a VarInt (7 bits per byte, low group first, minimal length).
-pub fn write_varint(mut len: usize, out: &mut Vec<u8>) {
-    loop {
+pub fn write_varint(len: usize, out: &mut Vec<u8>) {
+    let (bytes, n) = varint(len);
+    out.extend_from_slice(bytes.get(..n).unwrap_or_default());
+}
+
+/// `len` as a VarInt: the bytes and how many of them are used (at most [`MAX_VARINT_LEN`] for
+/// lengths a reader accepts, up to `0x7FFF_FFFF`; up to 10 for any `usize`).
+pub fn varint(mut len: usize) -> ([u8; 10], usize) {
+    let mut bytes = [0u8; 10];
+    let mut n = 0;
+    for slot in bytes.iter_mut() {
         let mut b = (len & 0x7f) as u8;
         len >>= 7;
         if len > 0 {
             b |= 0x80;
         }
-        out.push(b);
+        *slot = b;
+        n += 1;
         if len == 0 {
             break;
         }
     }
+    (bytes, n)
 }
 
 /// Reads a VarInt prefix like ASP.NET Core's `BinaryMessageParser`.
@@ -246,6 +257,37 @@ impl FrameReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn varint_bytes_match_the_pushing_encoder() {
+        fn pushed(mut len: usize) -> Vec<u8> {
+            let mut out = Vec::new();
+            loop {
+                let b = (len & 0x7f) as u8;
+                len >>= 7;
+                out.push(if len > 0 { b | 0x80 } else { b });
+                if len == 0 {
+                    return out;
+                }
+            }
+        }
+        for len in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            0x7fff_ffff,
+            1 << 40,
+            usize::MAX,
+        ] {
+            let mut out = Vec::new();
+            write_varint(len, &mut out);
+            assert_eq!(out, pushed(len), "{len}");
+        }
+    }
 
     #[test]
     fn varint_examples() {

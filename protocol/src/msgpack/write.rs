@@ -1,14 +1,25 @@
 //! Writing: messages and values in MessagePack-CSharp's bytes (the smallest form of each).
 
+use crate::framing;
 use crate::message::{message_type, CompletionResult, Headers, HubMessage};
 use crate::value::Value;
 
 /// Appends `msg` with its VarInt length prefix.
 pub fn write_message(msg: &HubMessage, out: &mut Vec<u8>) {
-    let mut body = Vec::with_capacity(64);
-    write_message_body(msg, &mut body);
-    crate::framing::write_varint(body.len(), out);
-    out.extend_from_slice(&body);
+    // The body is written in place behind a one-byte prefix (enough below 128 bytes), which is
+    // widened afterwards if the body is longer: no separate body buffer to fill and copy.
+    let start = out.len();
+    out.push(0);
+    write_message_body(msg, out);
+    let len = out.len() - start - 1;
+    let (prefix, n) = framing::varint(len);
+    if n > 1 {
+        out.resize(out.len() + n - 1, 0);
+        out.copy_within(start + 1..start + 1 + len, start + n);
+    }
+    if let (Some(dst), Some(src)) = (out.get_mut(start..start + n), prefix.get(..n)) {
+        dst.copy_from_slice(src);
+    }
 }
 
 /// Appends `msg` without the length prefix.
@@ -276,6 +287,21 @@ mod tests {
         s.split_whitespace()
             .map(|b| u8::from_str_radix(b, 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn prefix_widens_in_place() {
+        for len in [0, 100, 120, 200, 20_000, 3_000_000] {
+            let msg = HubMessage::invoke("1", "T", vec![Value::String("x".repeat(len))]);
+            let mut body = Vec::new();
+            write_message_body(&msg, &mut body);
+            let mut expected = b"before".to_vec();
+            framing::write_varint(body.len(), &mut expected);
+            expected.extend_from_slice(&body);
+            let mut out = b"before".to_vec();
+            write_message(&msg, &mut out);
+            assert_eq!(out, expected, "{len}");
+        }
     }
 
     #[test]
