@@ -36,9 +36,14 @@
 //! MB/s counts the framed buffer's bytes for encode and decode, the payload bytes for the
 //! baselines (1 MB = 10^6 bytes). Ratios are decode msg/s over baseline msg/s.
 
+#[path = "../tests/support/stj_escaping.rs"]
+mod stj_escaping;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+
+use stj_escaping::stj_default_escaping;
 
 use signalr_protocol::{
     framing, CompletionResult, Headers, HubMessage, HubProtocol, Invocation, MessageReader,
@@ -371,42 +376,6 @@ fn realistic_messages(size: Size, kind: Text) -> Vec<HubMessage> {
         }
     }
     out
-}
-
-/// Rewrites relaxed JSON text the way System.Text.Json's default encoder escapes strings:
-/// non-ASCII characters, `<>&'+` and `"` as `\uXXXX` (upper-case hex), astral characters as
-/// surrogate pairs. Everything outside strings is kept.
-fn stj_default_escaping(json: &[u8]) -> Vec<u8> {
-    let text = std::str::from_utf8(json).expect("our JSON is UTF-8");
-    let mut out = String::with_capacity(json.len() * 2);
-    let mut in_string = false;
-    let mut chars = text.chars();
-    let push_u = |out: &mut String, u: u16| out.push_str(&format!("\\u{u:04X}"));
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                in_string = !in_string;
-                out.push('"');
-            }
-            '\\' if in_string => match chars.next() {
-                Some('"') => push_u(&mut out, 0x22),
-                Some(e) => {
-                    out.push('\\');
-                    out.push(e);
-                }
-                None => out.push('\\'),
-            },
-            '<' | '>' | '&' | '\'' | '+' if in_string => push_u(&mut out, c as u16),
-            c if in_string && !c.is_ascii() => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    push_u(&mut out, *u);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.into_bytes()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -99,7 +99,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                     if !framed {
                         stream.push(framing::RECORD_SEPARATOR);
                     }
-                    add("fuzz_message_reader", name.clone(), reader_seed(false, &stream));
+                    add(
+                        "fuzz_message_reader",
+                        name.clone(),
+                        reader_seed(false, &stream),
+                    );
                 }
                 "messagepack" => {
                     let payload = match framed {
@@ -117,9 +121,17 @@ fn main() -> Result<(), Box<dyn Error>> {
                         framing::frame_binary(&bytes, &mut s);
                         s
                     };
-                    add("fuzz_message_reader", name.clone(), reader_seed(true, &stream));
+                    add(
+                        "fuzz_message_reader",
+                        name.clone(),
+                        reader_seed(true, &stream),
+                    );
                 }
-                "text-framing" => add("fuzz_message_reader", name.clone(), reader_seed(false, &bytes)),
+                "text-framing" => add(
+                    "fuzz_message_reader",
+                    name.clone(),
+                    reader_seed(false, &bytes),
+                ),
                 "binary-framing" => {
                     add(
                         "fuzz_message_reader",
@@ -129,7 +141,9 @@ fn main() -> Result<(), Box<dyn Error>> {
                     add("fuzz_varint", name.clone(), bytes);
                 }
                 "varint" => add("fuzz_varint", name.clone(), bytes),
-                "handshake-request" | "handshake-response" => add("fuzz_handshake", name.clone(), bytes),
+                "handshake-request" | "handshake-response" => {
+                    add("fuzz_handshake", name.clone(), bytes)
+                }
                 "negotiate-response" | "negotiate-write" | "negotiate-query" => {
                     add("fuzz_negotiate_response", name.clone(), bytes)
                 }

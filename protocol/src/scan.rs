@@ -34,21 +34,37 @@ pub(crate) fn first(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
 }
 
-/// The index of the first `needle` at or after `from`.
-pub(crate) fn find_byte(haystack: &[u8], needle: u8, from: usize) -> Option<usize> {
+/// The index of the first byte at or after `from` that `hit` says needs attention, or
+/// `bytes.len()`. `hits` is the same test for eight bytes at once: a mask with the high bit of
+/// every byte that `hit` holds for, exact up to the first one.
+#[inline(always)]
+pub(crate) fn position(
+    bytes: &[u8],
+    from: usize,
+    hits: impl Fn(u64) -> u64,
+    hit: impl Fn(u8) -> bool,
+) -> usize {
     let mut i = from;
-    while let Some(w) = word(haystack, i) {
-        let hits = bytes_eq(w, needle);
-        if hits != 0 {
-            return Some(i + first(hits));
+    while let Some(w) = word(bytes, i) {
+        let mask = hits(w);
+        if mask != 0 {
+            return i + first(mask);
         }
         i += 8;
     }
-    haystack
-        .get(i..)?
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| i + p)
+    while let Some(&b) = bytes.get(i) {
+        if hit(b) {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The index of the first `needle` at or after `from`.
+pub(crate) fn find_byte(haystack: &[u8], needle: u8, from: usize) -> Option<usize> {
+    let i = position(haystack, from, |w| bytes_eq(w, needle), |b| b == needle);
+    (i < haystack.len()).then_some(i)
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
+#[path = "support/stj_escaping.rs"]
+mod stj_escaping;
+use stj_escaping::stj_default_escaping;
+
 use signalr_protocol::error::texts;
 use signalr_protocol::strategies::{self, canonical, chunking, chunks, hub_message_for};
 use signalr_protocol::value::Timestamp;
@@ -689,41 +693,6 @@ fn json_string_soup() -> impl Strategy<Value = Vec<u8>> {
         }
         s
     })
-}
-
-/// `json` rewritten the way System.Text.Json's default encoder escapes strings (non-ASCII,
-/// `<>&'+` and `"` as `\uXXXX`, astral characters as surrogate pairs).
-fn stj_default_escaping(json: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(json);
-    let mut out = String::new();
-    let mut in_string = false;
-    let mut chars = text.chars();
-    let push_u = |out: &mut String, u: u16| out.push_str(&format!("\\u{u:04X}"));
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                in_string = !in_string;
-                out.push('"');
-            }
-            '\\' if in_string => match chars.next() {
-                Some('"') => push_u(&mut out, 0x22),
-                Some(e) => {
-                    out.push('\\');
-                    out.push(e);
-                }
-                None => out.push('\\'),
-            },
-            '<' | '>' | '&' | '\'' | '+' if in_string => push_u(&mut out, c as u16),
-            c if in_string && !c.is_ascii() => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    push_u(&mut out, *u);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.into_bytes()
 }
 
 fn json_inputs() -> impl Strategy<Value = Vec<u8>> {

@@ -27,24 +27,14 @@ const fn ends_run(b: u8) -> bool {
 }
 
 /// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
-///
 #[inline]
 pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while let Some(w) = scan::word(bytes, i) {
-        let hits = scan::bytes_eq(w, b'"') | scan::bytes_eq(w, b'\\') | scan::bytes_below(w, 0x20);
-        if hits != 0 {
-            return i + scan::first(hits);
-        }
-        i += 8;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if ends_run(b) {
-            return i;
-        }
-        i += 1;
-    }
-    bytes.len()
+    scan::position(
+        bytes,
+        from,
+        |w| scan::bytes_eq(w, b'"') | scan::bytes_eq(w, b'\\') | scan::bytes_below(w, 0x20),
+        ends_run,
+    )
 }
 
 /// The value of each byte as a hex digit (either case, as serde_json reads `\u`), or -1.

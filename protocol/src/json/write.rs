@@ -104,24 +104,24 @@ fn write_target_arguments(
 ) {
     out.extend_from_slice(b",\"target\":");
     write_str(target, out);
-    out.extend_from_slice(b",\"arguments\":[");
-    for (i, a) in arguments.iter().enumerate() {
+    out.extend_from_slice(b",\"arguments\":");
+    write_array(arguments, out, write_value);
+    if let Some(ids) = stream_ids {
+        out.extend_from_slice(b",\"streamIds\":");
+        write_array(ids, out, |id, out| write_str(id, out));
+    }
+}
+
+/// A JSON array of `items`, each written by `write`.
+fn write_array<T>(items: &[T], out: &mut Vec<u8>, write: impl Fn(&T, &mut Vec<u8>)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_value(a, out);
+        write(item, out);
     }
     out.push(b']');
-    if let Some(ids) = stream_ids {
-        out.extend_from_slice(b",\"streamIds\":[");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(id, out);
-        }
-        out.push(b']');
-    }
 }
 
 /// A value's JSON text as the JSON hub protocol writes it.
@@ -150,16 +150,7 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
         Value::Binary(b) => write_base64(b, out),
         Value::Timestamp(t) => write_str(&t.to_iso8601(), out),
         Value::Ext(_, data) => write_base64(data, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(item, out);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_array(items, out, write_value),
         Value::Map(entries) => {
             out.push(b'{');
             for (i, (k, val)) in entries.iter().enumerate() {
@@ -247,24 +238,17 @@ const fn needs_escape(b: u8) -> bool {
 /// The index of the first byte at or after `from` that [`needs_escape`], or `bytes.len()`.
 #[inline]
 fn next_escape(bytes: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while let Some(w) = scan::word(bytes, i) {
-        let hits = scan::bytes_eq(w, b'"')
-            | scan::bytes_eq(w, b'\\')
-            | scan::bytes_below(w, 0x20)
-            | scan::bytes_eq(w, 0x7f);
-        if hits != 0 {
-            return i + scan::first(hits);
-        }
-        i += 8;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if needs_escape(b) {
-            return i;
-        }
-        i += 1;
-    }
-    bytes.len()
+    scan::position(
+        bytes,
+        from,
+        |w| {
+            scan::bytes_eq(w, b'"')
+                | scan::bytes_eq(w, b'\\')
+                | scan::bytes_below(w, 0x20)
+                | scan::bytes_eq(w, 0x7f)
+        },
+        needs_escape,
+    )
 }
 
 /// Appends a JSON string with System.Text.Json's relaxed escaping: `"` and `\` escaped, control

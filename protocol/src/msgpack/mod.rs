@@ -20,3 +20,11 @@ pub use write::{
 
 /// Deepest nesting of values read (MessagePack-CSharp's `UntrustedData` default is 500).
 pub const MAX_DEPTH: usize = 500;
+
+/// Bytes from hex text (`"96 01 80"`), for tests.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect()
+}

@@ -276,12 +276,7 @@ pub fn parse_value(bytes: &[u8]) -> Result<Value, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
-    }
+    use crate::msgpack::hex;
 
     #[test]
     fn errors() {

@@ -282,12 +282,7 @@ fn write_uint(u: u64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect()
-    }
+    use crate::msgpack::hex;
 
     #[test]
     fn prefix_widens_in_place() {
