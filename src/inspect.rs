@@ -6,37 +6,6 @@ use signalr_protocol::handshake;
 use signalr_protocol::notation::{message_from_text, parsed_to_text};
 use signalr_protocol::HubProtocol;
 
-/// Parses hex digits (white space, `0x` prefixes and `,` separators allowed).
-pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let cleaned: String = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|t| t.trim_start_matches("0x").trim_start_matches("0X"))
-        .collect();
-    if cleaned.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", cleaned.len()));
-    }
-    let bytes = cleaned.as_bytes();
-    (0..bytes.len())
-        .step_by(2)
-        .map(|i| {
-            let pair = &cleaned[i..i + 2];
-            u8::from_str_radix(pair, 16).map_err(|_| format!("'{pair}' at offset {i} is not hex"))
-        })
-        .collect()
-}
-
-/// Formats bytes as space-separated lower-case hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
 /// Options of `decode`.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeOptions {
@@ -168,6 +137,7 @@ pub fn encode(text: &str, protocol: HubProtocol, framed: bool) -> Result<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hex::{parse_hex, to_hex};
 
     #[test]
     fn decode_framed_messagepack() {
