@@ -139,18 +139,18 @@ mod tests {
     use super::*;
     use crate::hex::{parse_hex, to_hex};
 
+    fn framed(protocol: HubProtocol) -> DecodeOptions {
+        DecodeOptions {
+            protocol,
+            framed: true,
+            handshake: false,
+        }
+    }
+
     #[test]
     fn decode_framed_messagepack() {
         let bytes = parse_hex("02 91 06 04 93 07 c0 c3").unwrap();
-        let lines = decode(
-            &bytes,
-            DecodeOptions {
-                protocol: HubProtocol::MessagePack,
-                framed: true,
-                handshake: false,
-            },
-        )
-        .unwrap();
+        let lines = decode(&bytes, framed(HubProtocol::MessagePack)).unwrap();
         assert_eq!(
             lines,
             vec![r#"{"type":6}"#, r#"{"type":7,"allowReconnect":true}"#]
@@ -161,11 +161,7 @@ mod tests {
     fn decode_error_names_message_and_offset() {
         let e = decode(
             b"{\"type\":6}\x1e{\"type\":1}\x1e",
-            DecodeOptions {
-                protocol: HubProtocol::Json,
-                framed: true,
-                handshake: false,
-            },
+            framed(HubProtocol::Json),
         )
         .unwrap_err();
         assert_eq!(
@@ -178,15 +174,7 @@ mod tests {
     fn encode_round_trip() {
         let text = "{\"type\":1,\"target\":\"x\",\"arguments\":[{\"$bin\":\"AQID\"}]}\n# comment\n{\"type\":6}\n";
         let bytes = encode(text, HubProtocol::MessagePack, true).unwrap();
-        let lines = decode(
-            &bytes,
-            DecodeOptions {
-                protocol: HubProtocol::MessagePack,
-                framed: true,
-                handshake: false,
-            },
-        )
-        .unwrap();
+        let lines = decode(&bytes, framed(HubProtocol::MessagePack)).unwrap();
         assert_eq!(
             lines[0],
             r#"{"type":1,"target":"x","arguments":[{"$bin":"AQID"}]}"#

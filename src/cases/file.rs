@@ -103,11 +103,9 @@ pub(super) enum OpenStep {
 
 /// A handshake request to send.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct HandshakeStep {
-    #[serde(default)]
     pub(super) protocol: Option<String>,
-    #[serde(default)]
     pub(super) version: Option<i32>,
 }
 
@@ -121,15 +119,11 @@ pub(super) enum HandshakeSend {
 
 /// Raw bytes to send.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct RawSend {
-    #[serde(default)]
     pub(super) text: Option<String>,
-    #[serde(default)]
     pub(super) hex: Option<String>,
-    #[serde(default)]
     pub(super) messages: Vec<String>,
-    #[serde(default)]
     pub(super) frame: Option<String>,
 }
 
@@ -143,61 +137,36 @@ pub(super) enum TimingText {
 
 /// One step as written: exactly one action field is set; the others are options.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(super) struct RawStep {
-    #[serde(default)]
     pub(super) client: Option<String>,
-    #[serde(default)]
     pub(super) note: Option<String>,
 
     // Actions.
-    #[serde(default)]
     pub(super) connect: Option<ConnectStep>,
-    #[serde(default)]
     pub(super) negotiate: Option<String>,
-    #[serde(default)]
     pub(super) open: Option<OpenStep>,
-    #[serde(default)]
     pub(super) handshake: Option<HandshakeSend>,
-    #[serde(default)]
     pub(super) send: Option<OneOrMany>,
-    #[serde(default)]
     pub(super) send_raw: Option<RawSend>,
-    #[serde(default)]
     pub(super) http: Option<HttpStep>,
-    #[serde(default)]
     pub(super) expect: Option<OneOrMany>,
-    #[serde(default)]
     pub(super) expect_unordered: Option<Vec<PerProtocol>>,
-    #[serde(default)]
     pub(super) expect_handshake: Option<HandshakeExpect>,
-    #[serde(default)]
     pub(super) expect_http: Option<HttpExpect>,
-    #[serde(default)]
     pub(super) expect_close: Option<PerProtocol>,
-    #[serde(default)]
     pub(super) expect_disconnect: Option<bool>,
-    #[serde(default)]
     pub(super) expect_silence: Option<TimingText>,
-    #[serde(default)]
     pub(super) expect_ping: Option<bool>,
-    #[serde(default)]
     pub(super) close: Option<String>,
-    #[serde(default)]
     pub(super) wait: Option<TimingText>,
 
     // Options.
-    #[serde(default)]
     pub(super) within: Option<TimingText>,
-    #[serde(default)]
     pub(super) websocket_close_code: Option<u16>,
-    #[serde(default)]
     pub(super) chunk_size: Option<usize>,
-    #[serde(default)]
     pub(super) chunk_at: Option<Vec<usize>>,
-    #[serde(default)]
     pub(super) save: BTreeMap<String, String>,
-    #[serde(default)]
     pub(super) skip_unmatched: bool,
 }
 

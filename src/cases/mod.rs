@@ -78,102 +78,79 @@ pub enum Axes {
 
 /// Options of a `connect` step.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConnectOpts {
     /// Connect as this user (token from the contract's `/contract/token`).
-    #[serde(default)]
     pub user: Option<String>,
     /// Extra query string on negotiate and transport URLs.
-    #[serde(default)]
     pub query: Option<String>,
     /// Open a WebSocket without negotiating.
-    #[serde(default)]
     pub skip_negotiation: bool,
     /// Handshake version (default 1).
-    #[serde(default)]
     pub handshake_version: Option<i32>,
 }
 
 /// An HTTP request relative to the hub URL.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpStep {
     /// Method (default GET).
-    #[serde(default)]
     pub method: Option<String>,
     /// Appended to the hub path (`/negotiate`, `""`); `sibling:` prefix = next to the hub path.
-    #[serde(default)]
     pub path: String,
     /// Query string.
-    #[serde(default)]
     pub query: String,
     /// Request headers.
-    #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
     /// Request body (text).
-    #[serde(default)]
     pub body: String,
 }
 
 /// Expected HTTP response of the last exchange.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpExpect {
     /// Status code.
-    #[serde(default)]
     pub status: Option<u16>,
     /// Exact body text.
-    #[serde(default)]
     pub body: Option<String>,
     /// Body as JSON, matched against this pattern.
-    #[serde(default)]
     pub body_json: Option<String>,
     /// Content-Type's media type (parameters ignored).
-    #[serde(default)]
     pub content_type: Option<String>,
     /// Headers that must be present with these values (`"*"` = any value, `"!"` = absent).
-    #[serde(default)]
     pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// Options of an `open` step (transport without handshake).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct OpenOpts {
     /// Which id goes on the URL: `token` (default: what negotiate says), `connectionId`,
     /// `none`, or a literal.
-    #[serde(default)]
     pub id: Option<String>,
     /// Extra query.
-    #[serde(default)]
     pub query: Option<String>,
     /// Negotiate first (default true unless `id = "none"`).
-    #[serde(default)]
     pub negotiate: Option<bool>,
     /// Negotiate version to ask for.
-    #[serde(default)]
     pub negotiate_version: Option<i32>,
     /// Whether the transport must open (default true). With false, the refusal is expected and
     /// the response is checked by a following `expect_http`.
-    #[serde(default)]
     pub expect_success: Option<bool>,
 }
 
 /// Expected handshake response.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct HandshakeExpect {
     /// Success (`{}`).
-    #[serde(default)]
     pub ok: bool,
     /// Exact error text.
-    #[serde(default)]
     pub error: Option<String>,
     /// Error text matching this regex.
-    #[serde(default)]
     pub error_matches: Option<String>,
     /// The transport closes after an error response (default true for errors).
-    #[serde(default)]
     pub then_closed: Option<bool>,
 }
 

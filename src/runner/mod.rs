@@ -224,16 +224,6 @@ pub async fn run_execution(
     http: reqwest::Client,
     uid: usize,
 ) -> Outcome {
-    run_one(e, info, opts, http, uid).await
-}
-
-async fn run_one(
-    e: &Execution,
-    info: &Arc<TargetInfo>,
-    opts: &Arc<RunOptions>,
-    http: reqwest::Client,
-    uid: usize,
-) -> Outcome {
     run_stoppable(e, info, opts, http, uid, None).await
 }
 

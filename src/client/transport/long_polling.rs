@@ -1,9 +1,8 @@
 //! Long Polling: held GETs in (each non-empty 200 body is bytes), POSTs out, DELETE to close.
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use super::{post, CloseInfo, Incoming, Transport, TransportFuture};
+use super::{post, CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::http::{read_body, Http};
 use crate::client::transcript::show_bytes;
 use crate::client::{ClientError, FrameKind, OpenError};
@@ -13,7 +12,7 @@ use crate::result::Direction;
 pub(super) struct LongPolling {
     http: Http,
     url: reqwest::Url,
-    reader: JoinHandle<()>,
+    reader: Reader,
 }
 
 pub(super) async fn open(
@@ -29,7 +28,7 @@ pub(super) async fn open(
     if first.status != 200 {
         return Err(OpenError::PollRefused(first.status));
     }
-    let reader = tokio::spawn(poll(http.clone(), url.clone(), tx));
+    let reader = Reader::spawn(poll(http.clone(), url.clone(), tx));
     Ok(LongPolling {
         http: http.clone(),
         url,
@@ -116,15 +115,8 @@ impl Transport for LongPolling {
                         false,
                     )
                     .await;
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.reader).await;
+                self.reader.finish().await;
             }
         })
-    }
-}
-
-impl Drop for LongPolling {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }

@@ -12,6 +12,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::http::Http;
 use super::{ClientError, FrameKind, OpenError, TransportKind};
@@ -77,6 +78,26 @@ pub(crate) trait Transport: Send {
     /// Ends the transport: gracefully (WebSocket Close frame / DELETE for Long Polling /
     /// ending the SSE request) or abruptly (dropping the connection).
     fn close(self: Box<Self>, graceful: bool) -> TransportFuture<'static, ()>;
+}
+
+/// A transport's reader task: stopped when the transport is dropped.
+pub(crate) struct Reader(JoinHandle<()>);
+
+impl Reader {
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Self {
+        Reader(tokio::spawn(task))
+    }
+
+    /// Gives the server a moment to end the connection after a graceful close.
+    async fn finish(&mut self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.0).await;
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Events buffered per connection before the reader waits (bounded: a flood cannot grow memory).

@@ -3,9 +3,8 @@
 use bytes::Bytes;
 use futures_util::stream::StreamExt;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use super::{post, CloseInfo, Incoming, Transport, TransportFuture};
+use super::{post, CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::http::{header_pairs, read_body, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
 use crate::client::{ClientError, FrameKind, OpenError, MAX_RECEIVE};
@@ -15,7 +14,8 @@ use crate::result::Direction;
 pub(super) struct ServerSentEvents {
     http: Http,
     send_url: reqwest::Url,
-    reader: JoinHandle<()>,
+    // Held for its Drop: closing the transport ends the event stream request.
+    _reader: Reader,
 }
 
 pub(super) async fn open(
@@ -70,11 +70,11 @@ pub(super) async fn open(
         body: Bytes::new(),
     });
     let send_url = http.target.url("", query_without_token(query));
-    let reader = tokio::spawn(read(resp, http.clone(), tx));
+    let reader = Reader::spawn(read(resp, http.clone(), tx));
     Ok(ServerSentEvents {
         http: http.clone(),
         send_url,
-        reader,
+        _reader: reader,
     })
 }
 
@@ -137,12 +137,6 @@ impl Transport for ServerSentEvents {
     fn close(self: Box<Self>, _graceful: bool) -> TransportFuture<'static, ()> {
         // Either way the client ends the event stream request (dropping aborts the reader).
         Box::pin(async {})
-    }
-}
-
-impl Drop for ServerSentEvents {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }
 

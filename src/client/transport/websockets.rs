@@ -5,7 +5,6 @@ use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -13,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{CloseInfo, Incoming, Transport, TransportFuture};
+use super::{CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::http::{header_pairs, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
 use crate::client::{ClientError, FrameKind, OpenError};
@@ -25,7 +24,7 @@ type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 pub(super) struct WebSocket {
     http: Http,
     sink: WsSink,
-    reader: JoinHandle<()>,
+    reader: Reader,
 }
 
 pub(super) async fn open(
@@ -70,7 +69,7 @@ pub(super) async fn open(
             Ok(WebSocket {
                 http: http.clone(),
                 sink,
-                reader: tokio::spawn(read(stream, tx)),
+                reader: Reader::spawn(read(stream, tx)),
             })
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
@@ -156,15 +155,8 @@ impl Transport for WebSocket {
                     })))
                     .await;
                 // Give the server a moment to answer the close handshake.
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.reader).await;
+                self.reader.finish().await;
             }
         })
-    }
-}
-
-impl Drop for WebSocket {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }
