@@ -434,4 +434,71 @@ expect = '{"type":6}'
             "{e}"
         );
     }
+
+    fn load_error(step: &str) -> String {
+        let text = format!(
+            "[[case]]\nid = \"a/b\"\ntitle = \"t\"\nrequirement = \"r\"\nlevel = \"MUST\"\nreference = \"x\"\n[[case.step]]\nsend = '{{\"type\":6}}'\n[[case.step]]\n{step}\n"
+        );
+        parse_file("t.toml", &text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn steps_are_checked_at_load() {
+        for (step, want) in [
+            (
+                r#"expect = '{"type":'"#,
+                "t.toml (case 'a/b'): step 2: pattern",
+            ),
+            (r#"send = '{"type":1}'"#, "step 2: message {\"type\":1}"),
+            (
+                r#"send_raw = { hex = "1e 9" }"#,
+                "step 2: send_raw hex: odd number",
+            ),
+            (
+                r#"send_raw = { frame = "utf8" }"#,
+                "step 2: send_raw frame must be",
+            ),
+            (
+                r#"expect_handshake = { error_matches = "(" }"#,
+                "step 2: invalid regex",
+            ),
+            (r#"expect_http = { body_json = '{' }"#, "step 2: pattern {"),
+            ("wait = \"soon\"", "step 2: timing 'soon'"),
+            (
+                "close = \"later\"",
+                "step 2: close must be 'graceful' or 'abrupt'",
+            ),
+            (
+                "websocket_close_code = 1000\nexpect_ping = true",
+                "step 2: websocket_close_code goes with",
+            ),
+        ] {
+            let e = load_error(step);
+            assert!(e.contains(want), "{step}: {e}");
+        }
+    }
+
+    #[test]
+    fn texts_without_variables_are_parsed_once_at_load() {
+        let text = "[[case]]\nid = \"a/b\"\ntitle = \"t\"\nrequirement = \"r\"\nlevel = \"MUST\"\nreference = \"x\"\nwaits = \"keepAliveInterval * 2\"\n[[case.step]]\nexpect = ['{\"type\":6}', '{\"type\":3,\"invocationId\":\"${id}\"}']\nwithin = 300\n";
+        let cases = parse_file("t.toml", text).unwrap();
+        let c = &cases[0];
+        assert!(matches!(c.waits, Some(Timing::Expr(_))));
+        let step = &c.steps[0];
+        assert_eq!(step.within, Some(Timing::Ms(300)));
+        let Action::Expect { patterns, .. } = &step.action else {
+            panic!("an expect step: {:?}", step.action);
+        };
+        let json = |i: usize| patterns[i].get(HubProtocol::Json).unwrap();
+        assert!(json(0).parsed.is_some());
+        assert!(
+            json(1).parsed.is_none(),
+            "a pattern with variables waits for them"
+        );
+        // One text for both protocols is parsed once.
+        assert!(std::sync::Arc::ptr_eq(
+            patterns[0].json.as_ref().unwrap(),
+            patterns[0].messagepack.as_ref().unwrap()
+        ));
+    }
 }

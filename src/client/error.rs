@@ -121,3 +121,33 @@ impl RecvError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_that_does_not_open_is_the_targets_fault() {
+        assert_eq!(
+            ClientError::from(OpenError::UpgradeRefused(404)).blame(),
+            Blame::Target
+        );
+        let poll = OpenError::FirstPoll(Box::new(ClientError::Request("refused".into())));
+        assert_eq!(ClientError::from(poll).blame(), Blame::Target);
+        assert_eq!(
+            ClientError::Request("refused".into()).blame(),
+            Blame::Harness
+        );
+        assert_eq!(ClientError::SendRefused(404).blame(), Blame::Harness);
+        assert_eq!(RecvError::Timeout(Duration::ZERO).blame(), Blame::Target);
+        assert_eq!(RecvError::Transport("x".into()).blame(), Blame::Harness);
+        // Messages stay those of the untyped errors they replace.
+        assert_eq!(
+            ClientError::from(OpenError::FirstPoll(Box::new(ClientError::NoResponse(
+                Duration::from_secs(1)
+            ))))
+            .to_string(),
+            "request failed: no response within 1s"
+        );
+    }
+}

@@ -85,3 +85,33 @@ impl Verdict {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_fails_a_run() {
+        let failing = |strict: bool| -> Vec<Verdict> {
+            Verdict::ALL
+                .into_iter()
+                .filter(|v| v.fails_run(strict))
+                .collect()
+        };
+        assert_eq!(failing(false), [Verdict::Fail, Verdict::Error]);
+        assert_eq!(
+            failing(true),
+            [Verdict::Fail, Verdict::NonStrict, Verdict::Error]
+        );
+        let broken: Vec<Verdict> = Verdict::ALL.into_iter().filter(|v| v.is_broken()).collect();
+        assert_eq!(
+            broken,
+            [
+                Verdict::Fail,
+                Verdict::NonStrict,
+                Verdict::Informational,
+                Verdict::Error
+            ]
+        );
+    }
+}
