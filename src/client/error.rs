@@ -7,7 +7,7 @@ use std::time::Duration;
 use signalr_protocol::error::ProtocolError;
 
 use super::transport::CloseInfo;
-use super::MAX_RECEIVE;
+use super::wire::MAX_RECEIVE;
 
 /// Who a failure says something about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use signalr_protocol::NegotiateResponse;
 
+use super::error::ClientError;
+use super::target::Target;
 use super::transcript::{self, Transcript};
-use super::{ClientError, Target, MAX_RECEIVE};
+use super::wire::MAX_RECEIVE;
 use crate::result::Direction;
 
 /// An HTTP exchange's result.

@@ -3,11 +3,20 @@
 //!
 //! Unlike a real client it never does anything on its own (no pings, no reconnects, no
 //! handshake unless told), so a case controls every byte.
+//!
+//! - [`Session`] (here): one client connection of a case — negotiate, open, send, receive.
+//! - `http`: the session's HTTP requests, logged, with the last exchange remembered.
+//! - `transport`: WebSockets, Server-Sent Events and Long Polling behind one trait.
+//! - `error`: typed client errors and whose fault each is ([`Blame`]).
+//! - [`transcript`]: what went over the wire, with secrets redacted.
+//! - `target`, `wire`: where the server is; how bytes are cut and bounded.
 
 mod error;
 mod http;
+mod target;
 pub mod transcript;
 mod transport;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,126 +30,14 @@ use tokio::time::Instant;
 pub use error::{Blame, ClientError, OpenError, RecvError};
 pub use http::HttpResult;
 pub use signalr_protocol::TransportKind;
+pub use target::Target;
 pub use transcript::Transcript;
 pub use transport::CloseInfo;
+pub use wire::{Chunking, FrameKind, MAX_RECEIVE};
 
 use crate::result::Direction;
 use http::Http;
 use transport::{Incoming, Transport};
-
-/// The most the client buffers for one thing a server sends — a hub message, an HTTP response
-/// body, an SSE line or event. A server past it (a message without end, an endless body) fails
-/// the step with an error saying so instead of growing memory without bound.
-pub const MAX_RECEIVE: usize = 64 << 20;
-
-/// Where and how to reach the server.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The hub URL (`http://host/conformance`).
-    pub hub_url: reqwest::Url,
-    /// Extra headers for every request.
-    pub headers: Vec<(String, String)>,
-    /// A bearer token for every request (header for HTTP, `access_token` for WS/SSE).
-    pub access_token: Option<String>,
-}
-
-impl Target {
-    /// A target from the command line: an http(s) hub URL, `Name: value` header lines and a
-    /// bearer token; the error names the bad argument.
-    pub fn parse(url: &str, headers: &[String], token: Option<String>) -> Result<Target, String> {
-        let hub_url =
-            reqwest::Url::parse(url).map_err(|e| format!("invalid --target URL '{url}': {e}"))?;
-        if !matches!(hub_url.scheme(), "http" | "https") {
-            return Err(format!("--target must be an http(s) URL, not '{url}'"));
-        }
-        let headers = headers
-            .iter()
-            .map(|h| match h.split_once(':') {
-                Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
-                None => Err(format!("--header '{h}' must look like 'Name: value'")),
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Target {
-            hub_url,
-            headers,
-            access_token: token,
-        })
-    }
-
-    /// A URL relative to the hub URL: `suffix` appended to its path, then `query`.
-    pub fn url(&self, suffix: &str, query: &str) -> reqwest::Url {
-        let mut u = self.hub_url.clone();
-        let path = format!("{}{}", u.path().trim_end_matches('/'), suffix);
-        u.set_path(&path);
-        u.set_query((!query.is_empty()).then_some(query));
-        u
-    }
-
-    /// A URL at the hub's parent path (`/contract/token` next to `/conformance`).
-    pub fn sibling_url(&self, path: &str) -> reqwest::Url {
-        let mut u = self.hub_url.clone();
-        let parent = match u.path().trim_end_matches('/').rsplit_once('/') {
-            Some((p, _)) => p.to_owned(),
-            None => String::new(),
-        };
-        u.set_path(&format!("{parent}/{}", path.trim_start_matches('/')));
-        u.set_query(None);
-        u
-    }
-}
-
-/// How to cut bytes into transport frames / request bodies.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Chunking {
-    /// All in one frame.
-    #[default]
-    Whole,
-    /// Frames of at most this many bytes.
-    Size(usize),
-    /// Cut at these offsets.
-    At(Vec<usize>),
-}
-
-impl Chunking {
-    /// Splits `bytes` accordingly (never empty pieces, except for empty input).
-    pub fn split<'a>(&self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
-        match self {
-            Chunking::Whole => vec![bytes],
-            Chunking::Size(n) => {
-                let n = (*n).max(1);
-                if bytes.is_empty() {
-                    vec![bytes]
-                } else {
-                    bytes.chunks(n).collect()
-                }
-            }
-            Chunking::At(cuts) => {
-                let mut out = Vec::new();
-                let mut prev = 0;
-                for &c in cuts {
-                    let c = c.min(bytes.len());
-                    if c > prev {
-                        out.push(&bytes[prev..c]);
-                        prev = c;
-                    }
-                }
-                if prev < bytes.len() || out.is_empty() {
-                    out.push(&bytes[prev..]);
-                }
-                out
-            }
-        }
-    }
-}
-
-/// Whether WebSocket frames carry text or binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
-    /// Text frames.
-    Text,
-    /// Binary frames.
-    Binary,
-}
 
 /// One client connection of a case.
 pub struct Session {

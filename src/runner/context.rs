@@ -12,12 +12,11 @@ use signalr_protocol::{HubMessage, HubProtocol, Parsed};
 use tokio::time::Instant;
 
 use super::outcome::StepError;
-use super::{actions, RunOptions, TargetInfo};
+use super::{RunOptions, TargetInfo};
 use crate::cases::matcher::Pattern;
 use crate::cases::step::{ByProtocol, MessageTemplate, PatternTemplate, Template};
 use crate::cases::{Execution, Step};
 use crate::client::{Blame, ClientError, RecvError, Session, Transcript, TransportKind};
-use crate::result::Direction;
 
 /// A template's value (parsed at load or now) and its text after substitution.
 pub(super) type Resolved<'t, T> = (Cow<'t, T>, Cow<'t, str>);
@@ -40,56 +39,39 @@ pub(super) struct Ctx<'a> {
     pub(super) wait: Duration,
 }
 
-/// Runs the steps of `e`; every client is closed afterwards, whatever happened.
-pub(super) async fn execute(
-    e: &Execution,
-    info: &TargetInfo,
-    opts: &RunOptions,
-    http: reqwest::Client,
-    transcript: Transcript,
-    uid: usize,
-) -> Result<(), StepError> {
-    let mut vars = HashMap::new();
-    vars.insert("uid".to_owned(), format!("{uid}-{}", std::process::id()));
-    let mut ctx = Ctx {
-        exec: e,
-        opts,
-        info,
-        http,
-        transcript,
-        sessions: BTreeMap::new(),
-        vars,
-        protocol: e.combo.protocol.unwrap_or(HubProtocol::Json),
-        transport: e.combo.transport.unwrap_or(TransportKind::WebSockets),
-        step: 0,
-        action: "connect",
-        wait: opts.scale(opts.step_timeout),
-    };
-    let result = ctx.run().await;
-    for (_, mut s) in std::mem::take(&mut ctx.sessions) {
-        s.close(false).await;
-    }
-    result
-}
-
 impl<'a> Ctx<'a> {
-    async fn run(&mut self) -> Result<(), StepError> {
-        let case = self.exec.case.clone();
-        if case.auto_connect {
-            self.action = "connect";
-            actions::connect::run(self, "a", &Default::default()).await?;
+    /// A context for `e`, before its first step.
+    pub(super) fn new(
+        e: &'a Execution,
+        info: &'a TargetInfo,
+        opts: &'a RunOptions,
+        http: reqwest::Client,
+        transcript: Transcript,
+        uid: usize,
+    ) -> Self {
+        let mut vars = HashMap::new();
+        vars.insert("uid".to_owned(), format!("{uid}-{}", std::process::id()));
+        Ctx {
+            exec: e,
+            opts,
+            info,
+            http,
+            transcript,
+            sessions: BTreeMap::new(),
+            vars,
+            protocol: e.combo.protocol.unwrap_or(HubProtocol::Json),
+            transport: e.combo.transport.unwrap_or(TransportKind::WebSockets),
+            step: 0,
+            action: "connect",
+            wait: opts.scale(opts.step_timeout),
         }
-        for (i, step) in case.steps.iter().enumerate() {
-            self.step = i + 1;
-            self.action = step.action.name();
-            if let Some(n) = &step.note {
-                self.transcript
-                    .push(&step.client, Direction::Note, "note", n.clone());
-            }
-            self.wait = self.timeout_for(step);
-            actions::run(self, step).await?;
-        }
-        Ok(())
+    }
+
+    /// Starts a step: its number, its action, how long it waits for the server.
+    pub(super) fn begin(&mut self, number: usize, step: &Step) {
+        self.step = number;
+        self.action = step.action.name();
+        self.wait = self.timeout_for(step);
     }
 
     /// The target broke the requirement of the current step.

@@ -3,8 +3,8 @@
 //!
 //! - [`probe`]: what the target offers ([`TargetInfo`]), from negotiate and `Describe()`.
 //! - [`gate`]: why an execution is not run (tier, transport, capability).
-//! - `context`: one execution's state and the helpers its steps share.
-//! - `actions`: one module per step action.
+//! - `actions`: runs an execution's steps, one module per step action.
+//! - `context`: one execution's state and the helpers every action shares.
 //! - `outcome`: from a step error to a verdict.
 
 mod actions;
@@ -238,7 +238,7 @@ async fn run_stoppable(
     let started = Instant::now();
     let transcript = Transcript::new();
     let (e2, info2, opts2, t2) = (e.clone(), info.clone(), opts.clone(), transcript.clone());
-    let fut = async move { context::execute(&e2, &info2, &opts2, http, t2, uid).await };
+    let fut = async move { actions::execute(&e2, &info2, &opts2, http, t2, uid).await };
     // A panic or a hang in one execution must not take the run down.
     let mut handle = tokio::spawn(fut);
     let limit = opts.scale(opts.case_timeout);

@@ -3,9 +3,10 @@
 use tokio::sync::mpsc;
 
 use super::{post, CloseInfo, Incoming, Reader, Transport, TransportFuture};
+use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{read_body, Http};
 use crate::client::transcript::show_bytes;
-use crate::client::{ClientError, FrameKind, OpenError};
+use crate::client::wire::FrameKind;
 use crate::result::Direction;
 
 /// An open Long Polling connection.

@@ -14,8 +14,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::error::{ClientError, OpenError};
 use super::http::Http;
-use super::{ClientError, FrameKind, OpenError, TransportKind};
+use super::wire::FrameKind;
+use signalr_protocol::TransportKind;
 
 /// How the transport ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

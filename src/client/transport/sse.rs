@@ -5,9 +5,10 @@ use futures_util::stream::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{post, CloseInfo, Incoming, Reader, Transport, TransportFuture};
+use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{header_pairs, read_body, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
-use crate::client::{ClientError, FrameKind, OpenError, MAX_RECEIVE};
+use crate::client::wire::{FrameKind, MAX_RECEIVE};
 use crate::result::Direction;
 
 /// An open event stream.

@@ -13,9 +13,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{CloseInfo, Incoming, Reader, Transport, TransportFuture};
+use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{header_pairs, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
-use crate::client::{ClientError, FrameKind, OpenError};
+use crate::client::wire::FrameKind;
 use crate::result::Direction;
 
 type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;

@@ -7,11 +7,7 @@ use crate::client::{Chunking, TransportKind};
 use crate::runner::context::Ctx;
 use crate::runner::outcome::StepError;
 
-pub(in crate::runner) async fn run(
-    ctx: &mut Ctx<'_>,
-    client: &str,
-    o: &ConnectOpts,
-) -> Result<(), StepError> {
+pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Result<(), StepError> {
     let token = match &o.user {
         Some(u) => Some(user_token(ctx, u).await?),
         None => None,

@@ -6,7 +6,7 @@
 //! module here, and an arm in [`run`].
 
 mod close;
-pub(super) mod connect;
+mod connect;
 mod expect;
 mod expect_close;
 mod expect_handshake;
@@ -22,12 +22,48 @@ mod wait;
 
 use super::context::Ctx;
 use super::outcome::StepError;
+use super::{RunOptions, TargetInfo};
 use crate::cases::step::{Action, Chunks};
-use crate::cases::Step;
-use crate::client::Chunking;
+use crate::cases::{Execution, Step};
+use crate::client::{Chunking, Transcript};
+use crate::result::Direction;
+
+/// Runs the steps of `e` (after connecting client `a` unless the case says not to); every
+/// client is closed afterwards, whatever happened.
+pub(super) async fn execute(
+    e: &Execution,
+    info: &TargetInfo,
+    opts: &RunOptions,
+    http: reqwest::Client,
+    transcript: Transcript,
+    uid: usize,
+) -> Result<(), StepError> {
+    let mut ctx = Ctx::new(e, info, opts, http, transcript, uid);
+    let result = steps(&mut ctx).await;
+    for (_, mut s) in std::mem::take(&mut ctx.sessions) {
+        s.close(false).await;
+    }
+    result
+}
+
+async fn steps(ctx: &mut Ctx<'_>) -> Result<(), StepError> {
+    let case = ctx.exec.case.clone();
+    if case.auto_connect {
+        connect::run(ctx, "a", &Default::default()).await?;
+    }
+    for (i, step) in case.steps.iter().enumerate() {
+        ctx.begin(i + 1, step);
+        if let Some(n) = &step.note {
+            ctx.transcript
+                .push(&step.client, Direction::Note, "note", n.clone());
+        }
+        run(ctx, step).await?;
+    }
+    Ok(())
+}
 
 /// Runs one step.
-pub(super) async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
+async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
     let client = step.client.as_str();
     match &step.action {
         Action::Connect(o) => connect::run(ctx, client, o).await,
