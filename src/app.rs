@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalr_protocol::HubProtocol;
 
 use crate::baseline::Baseline;
-use crate::cases::{self, Execution, Selection};
+use crate::cases::{self, Selection};
 use crate::client::Target;
 use crate::report;
 use crate::result::{Outcome, RunResult, Verdict};
@@ -315,11 +315,6 @@ impl RunArgs {
     }
 }
 
-/// Selects executions by `--case`, `--skip` and `--tag`.
-pub fn select(all: Vec<Execution>, a: &RunArgs) -> Vec<Execution> {
-    cases::select(all, &a.selection())
-}
-
 /// Runs the suite; returns the exit code.
 pub async fn run_cmd(a: RunArgs) -> u8 {
     let cases = match &a.cases {
@@ -330,7 +325,7 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
-    let executions = select(cases::expand(&cases), &a);
+    let executions = cases::select(cases::expand(&cases), &a.selection());
     if a.list {
         let mut out = std::io::stdout().lock();
         for e in &executions {
