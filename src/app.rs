@@ -1,5 +1,6 @@
-//! The `conform` command line: argument definitions and the wiring of cases, runner, target
-//! and reports. `bin/conform.rs` only calls [`main`].
+//! The `conform` command line: argument definitions, and wiring the arguments to the cases,
+//! the target, the runner and the reports. Decisions live in those modules, not here.
+//! `bin/conform.rs` only calls [`main`].
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -11,10 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use signalr_protocol::HubProtocol;
 
 use crate::baseline::Baseline;
-use crate::cases::{self, glob_match, Execution};
+use crate::cases::{self, Selection};
 use crate::client::Target;
 use crate::report;
-use crate::result::RunResult;
+use crate::result::{Outcome, RunResult, Verdict};
 use crate::runner::{self, RunOptions};
 
 /// Exit code: every requirement held.
@@ -241,13 +242,13 @@ fn read_input(arg: &str) -> Result<Vec<u8>, String> {
 
 fn decode_cmd(a: DecodeArgs) -> ExitCode {
     let bytes = match read_input(&a.input) {
-        Ok(b) if a.hex_input => match crate::inspect::parse_hex(&String::from_utf8_lossy(&b)) {
+        Ok(b) if a.hex_input => match crate::hex::parse_hex(&String::from_utf8_lossy(&b)) {
             Ok(b) => b,
             Err(e) => return fail_line(&format!("invalid hex input: {e}")),
         },
         Ok(b) => b,
         Err(e) if !e.is_empty() => return fail_line(&e),
-        Err(_) => match crate::inspect::parse_hex(&a.input) {
+        Err(_) => match crate::hex::parse_hex(&a.input) {
             Ok(b) => b,
             Err(e) => {
                 return fail_line(&format!(
@@ -285,7 +286,7 @@ fn encode_cmd(a: EncodeArgs) -> ExitCode {
             if a.raw {
                 let _ = out.write_all(&bytes);
             } else {
-                let _ = writeln!(out, "{}", crate::inspect::to_hex(&bytes));
+                let _ = writeln!(out, "{}", crate::hex::to_hex(&bytes));
             }
             ExitCode::SUCCESS
         }
@@ -303,34 +304,15 @@ fn usage(e: impl std::fmt::Display) -> u8 {
     EXIT_USAGE
 }
 
-/// Selects executions by `--case`, `--skip` and `--tag`.
-pub fn select(all: Vec<Execution>, a: &RunArgs) -> Vec<Execution> {
-    all.into_iter()
-        .filter(|e| a.case.is_empty() || a.case.iter().any(|g| glob_match(g, &e.name)))
-        .filter(|e| !a.skip.iter().any(|g| glob_match(g, &e.name)))
-        .filter(|e| a.tag.is_empty() || a.tag.iter().any(|t| e.case.tags.contains(t)))
-        .collect()
-}
-
-/// Builds the target from the arguments (`None` URL = not given).
-pub fn target(a: &RunArgs, url: &str) -> Result<Target, String> {
-    let hub_url =
-        reqwest::Url::parse(url).map_err(|e| format!("invalid --target URL '{url}': {e}"))?;
-    if !matches!(hub_url.scheme(), "http" | "https") {
-        return Err(format!("--target must be an http(s) URL, not '{url}'"));
+impl RunArgs {
+    /// The executions `--case`, `--skip` and `--tag` select.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            cases: self.case.clone(),
+            skip: self.skip.clone(),
+            tags: self.tag.clone(),
+        }
     }
-    let mut headers = Vec::new();
-    for h in &a.header {
-        let Some((k, v)) = h.split_once(':') else {
-            return Err(format!("--header '{h}' must look like 'Name: value'"));
-        };
-        headers.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    Ok(Target {
-        hub_url,
-        headers,
-        access_token: a.token.clone(),
-    })
 }
 
 /// Runs the suite; returns the exit code.
@@ -343,7 +325,7 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
-    let executions = select(cases::expand(&cases), &a);
+    let executions = cases::select(cases::expand(&cases), &a.selection());
     if a.list {
         let mut out = std::io::stdout().lock();
         for e in &executions {
@@ -367,57 +349,48 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         },
         None => None,
     };
-    // The embedded mock-hub, with short timers so timing cases run in the default tier.
-    let mut embedded = None;
-    let url = match &a.target {
-        Some(u) => u.clone(),
-        None => {
-            let mut config = signalr_mock::MockConfig {
-                port: 0,
-                enable_detailed_errors: a.mock_detailed_errors,
-                ..signalr_mock::MockConfig::default().fast_timers()
-            };
-            for f in &a.mock_fault {
-                match f.parse() {
-                    Ok(f) => config.faults.push(f),
-                    Err(e) => return usage(e),
-                }
-            }
-            match signalr_mock::MockServer::start(config).await {
-                Ok(s) => {
-                    let url = s.hub_url("conformance");
-                    embedded = Some(s);
-                    url
-                }
-                Err(e) => return usage(format!("cannot start the embedded mock-hub: {e}")),
-            }
-        }
-    };
     if a.target.is_some() && !a.mock_fault.is_empty() {
         return usage("--mock-fault only applies to the embedded mock-hub (no --target)");
     }
     if a.target.is_some() && a.mock_detailed_errors {
         return usage("--mock-detailed-errors only applies to the embedded mock-hub (no --target)");
     }
-    let target = match target(&a, &url) {
-        Ok(t) => t,
-        Err(e) => return usage(e),
+    let (mut opts, embedded) = match &a.target {
+        Some(url) => match Target::parse(url, &a.header, a.token.clone()) {
+            Ok(t) => (RunOptions::new(t), None),
+            Err(e) => return usage(e),
+        },
+        None => {
+            let mut config = crate::embedded::mock_config();
+            config.enable_detailed_errors = a.mock_detailed_errors;
+            for f in &a.mock_fault {
+                match f.parse() {
+                    Ok(f) => config.faults.push(f),
+                    Err(e) => return usage(e),
+                }
+            }
+            match crate::embedded::start(config).await {
+                Ok(e) => {
+                    let mut opts = e.opts.clone();
+                    // `--header` and `--token` apply to the embedded target too.
+                    match Target::parse(opts.target.hub_url.as_str(), &a.header, a.token.clone()) {
+                        Ok(t) => opts.target = t,
+                        Err(e) => return usage(e),
+                    }
+                    (opts, Some(e))
+                }
+                Err(e) => return usage(e),
+            }
+        }
     };
-    let mut opts = RunOptions::new(target);
     opts.jobs = a.jobs.max(1);
     opts.time_scale = a.time_scale;
     opts.step_timeout = Duration::from_millis(a.timeout.max(1));
     opts.strict = a.strict;
     opts.slow = a.tier == TierArg::Slow;
     opts.trace_all = a.trace;
-    opts.embedded = embedded.is_some();
     if a.fail_fast {
-        let strict = a.strict;
-        opts.stop_when = Some(Arc::new(move |o: &crate::result::Outcome| {
-            use crate::result::Verdict;
-            matches!(o.verdict, Verdict::Fail | Verdict::Error)
-                || (strict && o.verdict == Verdict::NonStrict)
-        }));
+        opts.stop_on_failure();
     }
     let opts = Arc::new(opts);
     let info = match runner::probe(&opts).await {
@@ -438,9 +411,9 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         pb
     });
     let on_done: Option<runner::OnDone> = progress.clone().map(|pb| {
-        Arc::new(move |o: &crate::result::Outcome| {
+        Arc::new(move |o: &Outcome| {
             pb.inc(1);
-            if o.verdict == crate::result::Verdict::Fail {
+            if o.verdict == Verdict::Fail {
                 pb.set_message(format!("last failure: {}", o.name));
             }
         }) as runner::OnDone
@@ -461,7 +434,7 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         return usage(e);
     }
     let text = if a.quiet {
-        quiet_report(&result, a.verbose)
+        report::terminal::quiet(&result, a.verbose)
     } else {
         report::terminal(&result, a.verbose)
     };
@@ -471,24 +444,6 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     } else {
         EXIT_PASS
     }
-}
-
-fn quiet_report(r: &RunResult, verbose: bool) -> String {
-    let mut s = String::new();
-    for o in &r.outcomes {
-        if matches!(
-            o.verdict,
-            crate::result::Verdict::Fail | crate::result::Verdict::Error
-        ) {
-            s.push_str(&report::failure_details(
-                o,
-                if verbose { usize::MAX } else { 20 },
-            ));
-            s.push('\n');
-        }
-    }
-    s.push_str(&report::terminal::tally(r));
-    s
 }
 
 fn write_reports(a: &RunArgs, r: &RunResult) -> Result<(), String> {

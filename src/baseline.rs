@@ -53,12 +53,12 @@ impl Baseline {
                 continue;
             };
             matched[i] = true;
-            o.baseline = match o.verdict {
-                Verdict::Fail | Verdict::NonStrict | Verdict::Error | Verdict::Informational => {
-                    Some(BaselineStatus::KnownFailure)
-                }
-                Verdict::Pass => Some(BaselineStatus::Stale),
-                Verdict::Skipped | Verdict::Unimplemented => None,
+            o.baseline = if o.verdict.is_broken() {
+                Some(BaselineStatus::KnownFailure)
+            } else if o.verdict == Verdict::Pass {
+                Some(BaselineStatus::Stale)
+            } else {
+                None
             };
         }
         r.totals = Totals::of(&r.outcomes);
@@ -70,16 +70,13 @@ impl Baseline {
             .collect()
     }
 
-    /// A baseline listing every failing execution of `r`.
+    /// A baseline listing every execution of `r` that would fail a strict run.
     pub fn from_failures(r: &RunResult) -> String {
         let mut s = String::from(
             "# conform baseline: executions known to fail (one name or glob per line)\n",
         );
         for o in &r.outcomes {
-            if matches!(
-                o.verdict,
-                Verdict::Fail | Verdict::NonStrict | Verdict::Error
-            ) {
+            if o.verdict.fails_run(true) {
                 s.push_str(&o.name);
                 s.push('\n');
             }

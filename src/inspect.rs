@@ -6,37 +6,6 @@ use signalr_protocol::handshake;
 use signalr_protocol::notation::{message_from_text, parsed_to_text};
 use signalr_protocol::HubProtocol;
 
-/// Parses hex digits (white space, `0x` prefixes and `,` separators allowed).
-pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let cleaned: String = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|t| t.trim_start_matches("0x").trim_start_matches("0X"))
-        .collect();
-    if cleaned.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", cleaned.len()));
-    }
-    let bytes = cleaned.as_bytes();
-    (0..bytes.len())
-        .step_by(2)
-        .map(|i| {
-            let pair = &cleaned[i..i + 2];
-            u8::from_str_radix(pair, 16).map_err(|_| format!("'{pair}' at offset {i} is not hex"))
-        })
-        .collect()
-}
-
-/// Formats bytes as space-separated lower-case hex.
-pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
 /// Options of `decode`.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeOptions {
@@ -168,19 +137,20 @@ pub fn encode(text: &str, protocol: HubProtocol, framed: bool) -> Result<Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hex::{parse_hex, to_hex};
+
+    fn framed(protocol: HubProtocol) -> DecodeOptions {
+        DecodeOptions {
+            protocol,
+            framed: true,
+            handshake: false,
+        }
+    }
 
     #[test]
     fn decode_framed_messagepack() {
         let bytes = parse_hex("02 91 06 04 93 07 c0 c3").unwrap();
-        let lines = decode(
-            &bytes,
-            DecodeOptions {
-                protocol: HubProtocol::MessagePack,
-                framed: true,
-                handshake: false,
-            },
-        )
-        .unwrap();
+        let lines = decode(&bytes, framed(HubProtocol::MessagePack)).unwrap();
         assert_eq!(
             lines,
             vec![r#"{"type":6}"#, r#"{"type":7,"allowReconnect":true}"#]
@@ -191,11 +161,7 @@ mod tests {
     fn decode_error_names_message_and_offset() {
         let e = decode(
             b"{\"type\":6}\x1e{\"type\":1}\x1e",
-            DecodeOptions {
-                protocol: HubProtocol::Json,
-                framed: true,
-                handshake: false,
-            },
+            framed(HubProtocol::Json),
         )
         .unwrap_err();
         assert_eq!(
@@ -208,15 +174,7 @@ mod tests {
     fn encode_round_trip() {
         let text = "{\"type\":1,\"target\":\"x\",\"arguments\":[{\"$bin\":\"AQID\"}]}\n# comment\n{\"type\":6}\n";
         let bytes = encode(text, HubProtocol::MessagePack, true).unwrap();
-        let lines = decode(
-            &bytes,
-            DecodeOptions {
-                protocol: HubProtocol::MessagePack,
-                framed: true,
-                handshake: false,
-            },
-        )
-        .unwrap();
+        let lines = decode(&bytes, framed(HubProtocol::MessagePack)).unwrap();
         assert_eq!(
             lines[0],
             r#"{"type":1,"target":"x","arguments":[{"$bin":"AQID"}]}"#

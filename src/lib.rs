@@ -1,15 +1,26 @@
 //! `signalr-conform`: a conformance runner for ASP.NET Core SignalR servers.
 //!
-//! - [`cases`]: the case model, loader and matrix expansion (cases live in `spec-cases/`).
+//! Data flows one way: [`cases`] → [`runner`] → [`result`] → [`report`]; the runner drives
+//! the [`client`]. Nothing imports upwards: cases know nothing of the runner, reports
+//! nothing of the client.
+//!
+//! - [`cases`]: the case model, loader, typed steps and matrix expansion (`spec-cases/`).
 //! - [`client`]: a raw, scriptable SignalR client over the three transports.
-//! - [`runner`]: runs case × combination executions and decides verdicts.
+//! - [`runner`]: probes the target, runs case × combination executions, decides verdicts.
+//! - [`result`]: outcomes, verdicts and the one policy of what fails a run.
 //! - [`report`]: terminal, JSON, JUnit, HTML and Markdown reports.
+//! - [`baseline`]: known failures that must keep failing.
+//! - [`embedded`]: the in-process mock-hub target.
+//! - [`inspect`], [`hex`]: `conform decode` / `encode`.
+//! - [`app`]: the command line.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod baseline;
 pub mod cases;
 pub mod client;
+pub mod embedded;
+pub mod hex;
 pub mod inspect;
 pub mod report;
 pub mod result;

@@ -9,19 +9,17 @@
 use std::sync::{Arc, OnceLock, RwLock};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use signalr_conform::cases;
-use signalr_conform::client::Target;
 use signalr_conform::report::failure_details;
 use signalr_conform::result::Verdict;
 use signalr_conform::runner::{self, RunOptions, TargetInfo};
-use signalr_mock::{MockConfig, MockServer};
+use signalr_conform::{cases, embedded};
 
 struct Env {
     rt: tokio::runtime::Runtime,
     info: Arc<TargetInfo>,
     opts: Arc<RunOptions>,
     http: reqwest::Client,
-    _server: MockServer,
+    _server: signalr_mock::MockServer,
 }
 
 /// The mock-hub for an execution: with detailed errors or with ASP.NET Core's defaults.
@@ -34,28 +32,19 @@ fn env(detailed_errors: bool) -> &'static Env {
             .enable_all()
             .build()
             .expect("runtime");
-        let server = rt
-            .block_on(MockServer::start(MockConfig {
-                port: 0,
-                enable_detailed_errors: detailed_errors,
-                ..MockConfig::default().fast_timers()
-            }))
+        let mut config = embedded::mock_config();
+        config.enable_detailed_errors = detailed_errors;
+        let hub = rt
+            .block_on(embedded::start(config))
             .expect("mock-hub starts");
-        let target = Target {
-            hub_url: server.hub_url("conformance").parse().expect("url"),
-            headers: Vec::new(),
-            access_token: None,
-        };
-        let mut opts = RunOptions::new(target);
-        opts.embedded = true;
-        let opts = Arc::new(opts);
+        let opts = Arc::new(hub.opts);
         let info = Arc::new(rt.block_on(runner::probe(&opts)).expect("mock-hub answers"));
         Env {
             http: runner::http_client(),
             info,
             opts,
             rt,
-            _server: server,
+            _server: hub.server,
         }
     })
 }

@@ -310,3 +310,34 @@ fn a_response_body_that_trickles_forever_times_out() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn a_bad_case_file_is_a_load_error_naming_file_case_and_step() {
+    let dir = std::env::temp_dir().join(format!("conform-bad-cases-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[case]]
+id = "area/bad-timing"
+title = "t"
+requirement = "r"
+level = "MUST"
+reference = "x"
+[[case.step]]
+send = '{"type":6}'
+[[case.step]]
+expect_silence = "keepAliveInterval * "
+"#,
+    )
+    .expect("write case file");
+    let o = conform(&["--cases", &dir.to_string_lossy(), "--list"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("bad.toml (case 'area/bad-timing'): step 2: timing 'keepAliveInterval * '"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

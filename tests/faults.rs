@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use signalr_conform::cases;
-use signalr_conform::client::Target;
-use signalr_conform::result::Verdict;
-use signalr_conform::runner::{self, RunOptions};
-use signalr_mock::{Fault, MockConfig, MockServer};
+use signalr_conform::result::{Outcome, Verdict};
+use signalr_conform::{cases, embedded, runner};
+use signalr_mock::Fault;
 
-fn caught(o: &signalr_conform::result::Outcome) -> bool {
+/// The case caught the fault: a broken requirement, not a harness ERROR.
+fn caught(o: &Outcome) -> bool {
     matches!(
         o.verdict,
         Verdict::Fail | Verdict::NonStrict | Verdict::Informational
@@ -21,35 +20,20 @@ fn caught(o: &signalr_conform::result::Outcome) -> bool {
 }
 
 async fn catching_cases(fault: Fault, executions: Vec<cases::Execution>) -> Vec<String> {
-    let server = MockServer::start(MockConfig {
-        port: 0,
-        faults: vec![fault],
-        ..MockConfig::default().fast_timers()
-    })
-    .await
-    .expect("mock-hub starts");
-    let target = Target {
-        hub_url: server.hub_url("conformance").parse().expect("url"),
-        headers: Vec::new(),
-        access_token: None,
-    };
-    let mut opts = RunOptions::new(target);
-    opts.embedded = true;
+    let mut config = embedded::mock_config();
+    config.faults = vec![fault];
+    let hub = embedded::start(config).await.expect("mock-hub starts");
+    let mut opts = hub.opts.clone();
     opts.jobs = 16;
     // One catching execution is the proof; stop starting new ones after it.
     opts.stop_when = Some(Arc::new(caught));
     let opts = Arc::new(opts);
     let info = Arc::new(runner::probe(&opts).await.expect("mock-hub answers"));
     let r = runner::run(executions, info, opts, None).await;
-    server.shutdown().await;
+    hub.shutdown().await;
     r.outcomes
         .into_iter()
-        .filter(|o| {
-            matches!(
-                o.verdict,
-                Verdict::Fail | Verdict::NonStrict | Verdict::Informational
-            )
-        })
+        .filter(caught)
         .map(|o| o.name)
         .collect()
 }

@@ -4,35 +4,22 @@
 
 use std::sync::Arc;
 
-use signalr_conform::cases;
-use signalr_conform::client::Target;
-use signalr_conform::report;
-use signalr_conform::result::RunResult;
-use signalr_conform::runner::{self, RunOptions};
-use signalr_mock::{Fault, MockConfig, MockServer};
+use signalr_conform::result::{Direction, RunResult};
+use signalr_conform::{cases, embedded, report, runner};
+use signalr_mock::Fault;
 
 async fn small_run() -> RunResult {
-    let server = MockServer::start(MockConfig {
-        port: 0,
-        faults: vec![Fault::AnswerNonBlocking],
-        ..MockConfig::default().fast_timers()
-    })
-    .await
-    .expect("mock-hub starts");
+    let mut config = embedded::mock_config();
+    config.faults = vec![Fault::AnswerNonBlocking];
+    let hub = embedded::start(config).await.expect("mock-hub starts");
     let text = include_str!("data/report-cases.toml");
     let cases = cases::parse_file("tests/data/report-cases.toml", text).expect("cases parse");
-    let target = Target {
-        hub_url: server.hub_url("conformance").parse().expect("url"),
-        headers: Vec::new(),
-        access_token: None,
-    };
-    let mut opts = RunOptions::new(target);
-    opts.embedded = true;
+    let mut opts = hub.opts.clone();
     opts.jobs = 1;
     let opts = Arc::new(opts);
     let info = Arc::new(runner::probe(&opts).await.expect("probe"));
     let r = runner::run(cases::expand(&cases), info, opts, None).await;
-    server.shutdown().await;
+    hub.shutdown().await;
     r
 }
 
@@ -52,10 +39,8 @@ fn normalise(mut r: RunResult) -> RunResult {
         o.duration_ms = 5;
         // How the server batches messages into frames varies with timing; the decoded
         // messages (layer `msg`) do not.
-        o.transcript.retain(|e| {
-            !(e.dir == signalr_conform::client::Direction::In
-                && matches!(e.layer, "ws" | "sse" | "lp"))
-        });
+        o.transcript
+            .retain(|e| !(e.dir == Direction::In && matches!(e.layer, "ws" | "sse" | "lp")));
         for e in &mut o.transcript {
             e.at_ms = 0;
             e.text = fix(&e.text);

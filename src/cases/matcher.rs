@@ -18,6 +18,9 @@
 //! At a message's top level, `headers` is ignored unless the pattern mentions it (servers may
 //! add tracing headers).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use regex::Regex;
 use signalr_protocol::Value;
 
@@ -64,6 +67,21 @@ const TYPES: &[&str] = &[
     "timestamp",
 ];
 
+/// Compiles a `$regex` source once per process: cases repeat the same sources (ids, long
+/// strings) and compiling one like `^x{32751}$` costs more than parsing every case file.
+fn compile_regex(src: &str) -> Result<Regex, regex::Error> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(r) = cache.lock().ok().and_then(|c| c.get(src).cloned()) {
+        return Ok(r);
+    }
+    let r = Regex::new(src)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(src.to_owned(), r.clone());
+    }
+    Ok(r)
+}
+
 impl Pattern {
     /// Parses pattern text (notation JSON with matchers).
     pub fn parse(text: &str) -> Result<Pattern, String> {
@@ -99,7 +117,7 @@ impl Pattern {
                             }
                             "$regex" => {
                                 let r = val.as_str().ok_or("$regex needs a string")?;
-                                return Regex::new(r)
+                                return compile_regex(r)
                                     .map(Pattern::Regex)
                                     .map_err(|e| format!("invalid $regex: {e}"));
                             }

@@ -3,213 +3,55 @@
 //!
 //! Unlike a real client it never does anything on its own (no pings, no reconnects, no
 //! handshake unless told), so a case controls every byte.
+//!
+//! - [`Session`] (here): one client connection of a case — negotiate, open, send, receive.
+//! - `http`: the session's HTTP requests, logged, with the last exchange remembered.
+//! - `transport`: WebSockets, Server-Sent Events and Long Polling behind one trait.
+//! - `error`: typed client errors and whose fault each is ([`Blame`]).
+//! - [`transcript`]: what went over the wire, with secrets redacted.
+//! - `target`, `wire`: where the server is; how bytes are cut and bounded.
 
+mod error;
+mod http;
+mod target;
 pub mod transcript;
-mod transports;
+mod transport;
+mod wire;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use signalr_protocol::error::ProtocolError;
 use signalr_protocol::handshake::{self, HandshakeRequest, HandshakeResponse};
-use signalr_protocol::{
-    framing, HubMessage, HubProtocol, MessageReader, NegotiateResponse, Parsed,
-};
+use signalr_protocol::{HubMessage, HubProtocol, MessageReader, NegotiateResponse, Parsed};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-pub use transcript::{Direction, Transcript};
-use transports::Conn;
-
-/// The most the client buffers for one thing a server sends — a hub message, an HTTP response
-/// body, an SSE line or event. A server past it (a message without end, an endless body) fails
-/// the step with an error saying so instead of growing memory without bound.
-pub const MAX_RECEIVE: usize = 64 << 20;
-
+pub use error::{Blame, ClientError, OpenError, RecvError};
+pub use http::HttpResult;
 pub use signalr_protocol::TransportKind;
+pub use target::Target;
+pub use transcript::Transcript;
+pub use transport::CloseInfo;
+pub use wire::{Chunking, FrameKind, MAX_RECEIVE};
 
-/// Where and how to reach the server.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The hub URL (`http://host/conformance`).
-    pub hub_url: reqwest::Url,
-    /// Extra headers for every request.
-    pub headers: Vec<(String, String)>,
-    /// A bearer token for every request (header for HTTP, `access_token` for WS/SSE).
-    pub access_token: Option<String>,
-}
-
-impl Target {
-    /// A URL relative to the hub URL: `suffix` appended to its path, then `query`.
-    pub fn url(&self, suffix: &str, query: &str) -> reqwest::Url {
-        let mut u = self.hub_url.clone();
-        let path = format!("{}{}", u.path().trim_end_matches('/'), suffix);
-        u.set_path(&path);
-        u.set_query((!query.is_empty()).then_some(query));
-        u
-    }
-
-    /// A URL at the hub's parent path (`/contract/token` next to `/conformance`).
-    pub fn sibling_url(&self, path: &str) -> reqwest::Url {
-        let mut u = self.hub_url.clone();
-        let parent = match u.path().trim_end_matches('/').rsplit_once('/') {
-            Some((p, _)) => p.to_owned(),
-            None => String::new(),
-        };
-        u.set_path(&format!("{parent}/{}", path.trim_start_matches('/')));
-        u.set_query(None);
-        u
-    }
-}
-
-/// An HTTP exchange's result.
-#[derive(Debug, Clone, Default)]
-pub struct HttpResult {
-    /// Status code.
-    pub status: u16,
-    /// Response headers (lower-case names).
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Bytes,
-}
-
-impl HttpResult {
-    /// A header's value (first occurrence).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// All values of a header.
-    pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// Body as text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// How the transport ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CloseInfo {
-    /// WebSocket close code, if a Close frame arrived.
-    pub code: Option<u16>,
-    /// Close reason / description.
-    pub reason: String,
-    /// HTTP status that ended an SSE stream or a poll (204 for a closed Long Polling connection).
-    pub http_status: Option<u16>,
-}
-
-/// What a receive can fail with.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RecvError {
-    /// Nothing arrived in time.
-    #[error("nothing arrived within {0:?}")]
-    Timeout(Duration),
-    /// The transport ended.
-    #[error("the connection closed ({})", describe_close(.0))]
-    Closed(CloseInfo),
-    /// The server sent bytes that are not valid in the protocol.
-    #[error("the server sent invalid data: {0}")]
-    Protocol(ProtocolError),
-    /// A transport-level failure.
-    #[error("transport error: {0}")]
-    Transport(String),
-}
-
-fn describe_close(c: &CloseInfo) -> String {
-    match (c.code, c.http_status) {
-        (Some(code), _) => format!(
-            "WebSocket close {code}{}",
-            if c.reason.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", c.reason)
-            }
-        ),
-        (None, Some(s)) => format!("HTTP {s}"),
-        _ if !c.reason.is_empty() => c.reason.clone(),
-        _ => "no close frame".into(),
-    }
-}
-
-/// How to cut bytes into transport frames / request bodies.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Chunking {
-    /// All in one frame.
-    #[default]
-    Whole,
-    /// Frames of at most this many bytes.
-    Size(usize),
-    /// Cut at these offsets.
-    At(Vec<usize>),
-}
-
-impl Chunking {
-    /// Splits `bytes` accordingly (never empty pieces, except for empty input).
-    pub fn split<'a>(&self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
-        match self {
-            Chunking::Whole => vec![bytes],
-            Chunking::Size(n) => {
-                let n = (*n).max(1);
-                if bytes.is_empty() {
-                    vec![bytes]
-                } else {
-                    bytes.chunks(n).collect()
-                }
-            }
-            Chunking::At(cuts) => {
-                let mut out = Vec::new();
-                let mut prev = 0;
-                for &c in cuts {
-                    let c = c.min(bytes.len());
-                    if c > prev {
-                        out.push(&bytes[prev..c]);
-                        prev = c;
-                    }
-                }
-                if prev < bytes.len() || out.is_empty() {
-                    out.push(&bytes[prev..]);
-                }
-                out
-            }
-        }
-    }
-}
-
-/// Whether WebSocket frames carry text or binary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
-    /// Text frames.
-    Text,
-    /// Binary frames.
-    Binary,
-}
+use crate::result::Direction;
+use http::Http;
+use transport::{Incoming, Transport};
 
 /// One client connection of a case.
 pub struct Session {
     /// Its name in the case (`a`, `b` …).
     pub name: String,
-    target: std::sync::Arc<Target>,
-    http: reqwest::Client,
+    http: Http,
     /// Transport in use.
     pub transport: TransportKind,
     /// Hub protocol in use.
     pub protocol: HubProtocol,
     /// The last successful negotiate response.
     pub negotiated: Option<NegotiateResponse>,
-    /// The last HTTP exchange (negotiate or explicit request).
-    pub last_http: Option<HttpResult>,
-    conn: Option<Conn>,
-    rx: Option<mpsc::Receiver<transports::Incoming>>,
+    conn: Option<Box<dyn Transport>>,
+    rx: Option<mpsc::Receiver<Incoming>>,
     buf: Vec<u8>,
     handshake_done: bool,
     reader: MessageReader,
@@ -219,19 +61,16 @@ pub struct Session {
     pub closed: Option<CloseInfo>,
     /// Messages received (in order), for diagnostics.
     pub received: Vec<HubMessage>,
-    /// How long an HTTP request (negotiate, a send, the first poll), a WebSocket upgrade or the
-    /// response headers of the event stream may take. Long Polling's held polls are exempt.
-    pub request_timeout: Duration,
 }
 
-/// `Session::request_timeout` unless the runner sets another.
+/// How long a request may take unless [`Session::with_request_timeout`] says otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Session {
     /// A session that has done nothing yet.
     pub fn new(
         name: &str,
-        target: std::sync::Arc<Target>,
+        target: Arc<Target>,
         http: reqwest::Client,
         transport: TransportKind,
         protocol: HubProtocol,
@@ -242,12 +81,16 @@ impl Session {
         }
         Self {
             name: name.to_owned(),
-            target,
-            http,
+            http: Http::new(
+                http,
+                target,
+                transcript.clone(),
+                name,
+                DEFAULT_REQUEST_TIMEOUT,
+            ),
             transport,
             protocol,
             negotiated: None,
-            last_http: None,
             conn: None,
             rx: None,
             buf: Vec::new(),
@@ -256,128 +99,51 @@ impl Session {
             transcript,
             closed: None,
             received: Vec::new(),
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
+    }
+
+    /// How long an HTTP request (negotiate, a send, the first poll), a WebSocket upgrade or the
+    /// response headers of the event stream may take. Long Polling's held polls are exempt.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.http.timeout = timeout;
+        self
     }
 
     /// The target.
     pub fn target(&self) -> &Target {
-        &self.target
+        &self.http.target
+    }
+
+    /// The last HTTP exchange (negotiate, an explicit request, a send, a refused transport).
+    pub fn last_http(&self) -> Option<HttpResult> {
+        self.http.last()
     }
 
     fn note(&self, dir: Direction, layer: &'static str, text: impl Into<String>) {
         self.transcript.push(&self.name, dir, layer, text);
     }
 
-    /// An HTTP request to `suffix` (relative to the hub URL), with the target's headers and token.
+    /// An HTTP request with the target's headers and token.
     pub async fn http(
         &mut self,
         method: reqwest::Method,
         url: reqwest::Url,
         headers: &[(String, String)],
         body: Vec<u8>,
-    ) -> Result<HttpResult, String> {
-        self.http_inner(method, url, headers, body, false).await
+    ) -> Result<HttpResult, ClientError> {
+        self.http.request(method, url, headers, body, false).await
     }
 
     /// A GET whose response body is a secret (a token): it is redacted in the transcript.
-    pub async fn http_token(&mut self, url: reqwest::Url) -> Result<HttpResult, String> {
-        self.http_inner(reqwest::Method::GET, url, &[], Vec::new(), true)
+    pub async fn http_token(&mut self, url: reqwest::Url) -> Result<HttpResult, ClientError> {
+        self.http
+            .request(reqwest::Method::GET, url, &[], Vec::new(), true)
             .await
-    }
-
-    async fn http_inner(
-        &mut self,
-        method: reqwest::Method,
-        url: reqwest::Url,
-        headers: &[(String, String)],
-        body: Vec<u8>,
-        secret_body: bool,
-    ) -> Result<HttpResult, String> {
-        let shown = transcript::redact_url(url.as_str());
-        self.note(
-            Direction::Out,
-            "http",
-            format!(
-                "{method} {shown}{}",
-                if body.is_empty() {
-                    String::new()
-                } else {
-                    format!(" body: {}", transcript::show_bytes(&body))
-                }
-            ),
-        );
-        let mut req = self.http.request(method, url);
-        for (k, v) in &self.target.headers {
-            req = req.header(k, v);
-        }
-        if let Some(t) = &self.target.access_token {
-            req = req.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let resp = req
-            .body(body)
-            .timeout(self.request_timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                let msg = if e.is_timeout() {
-                    format!(
-                        "request failed: no response within {:?}",
-                        self.request_timeout
-                    )
-                } else {
-                    format!("request failed: {e}")
-                };
-                self.note(Direction::Note, "http", msg.clone());
-                msg
-            })?;
-        let status = resp.status().as_u16();
-        let headers = transports::header_pairs(resp.headers());
-        // The request's timeout (above) also bounds reading the body.
-        let body = transports::read_body(resp).await.inspect_err(|e| {
-            self.note(Direction::Note, "http", e.clone());
-        })?;
-        // Register tokens before logging the body that contains them.
-        if secret_body {
-            if let Ok(t) = std::str::from_utf8(&body) {
-                self.transcript.secret(t.trim());
-            }
-        }
-        if let Ok(n) = NegotiateResponse::parse(&body) {
-            if let Some(t) = &n.connection_token {
-                if Some(t) != n.connection_id.as_ref() {
-                    self.transcript.secret(t);
-                }
-            }
-            if let Some(t) = &n.access_token {
-                self.transcript.secret(t);
-            }
-        }
-        let ct = headers
-            .iter()
-            .find(|(k, _)| k == "content-type")
-            .map(|(_, v)| format!(" [{v}]"))
-            .unwrap_or_default();
-        self.note(
-            Direction::In,
-            "http",
-            format!("{status}{ct} {}", transcript::show_bytes(&body)),
-        );
-        let r = HttpResult {
-            status,
-            headers,
-            body,
-        };
-        self.last_http = Some(r.clone());
-        Ok(r)
     }
 
     /// `POST {hub}/negotiate?{query}`; remembers a successful response.
-    pub async fn negotiate(&mut self, query: &str) -> Result<HttpResult, String> {
-        let url = self.target.url("/negotiate", query);
+    pub async fn negotiate(&mut self, query: &str) -> Result<HttpResult, ClientError> {
+        let url = self.http.target.url("/negotiate", query);
         let r = self
             .http(reqwest::Method::POST, url, &[], Vec::new())
             .await?;
@@ -393,7 +159,7 @@ impl Session {
 
     /// Opens the transport. `id` is the `id` query value (`None` = skip negotiation,
     /// WebSockets only).
-    pub async fn open(&mut self, id: Option<&str>, extra_query: &str) -> Result<(), String> {
+    pub async fn open(&mut self, id: Option<&str>, extra_query: &str) -> Result<(), ClientError> {
         let mut query = Vec::new();
         if let Some(id) = id {
             query.push(format!(
@@ -404,7 +170,7 @@ impl Session {
         if !extra_query.is_empty() {
             query.push(extra_query.trim_start_matches('&').to_owned());
         }
-        let (conn, rx) = transports::open(self, &query.join("&")).await?;
+        let (conn, rx) = transport::open(self.transport, &self.http, &query.join("&")).await?;
         self.conn = Some(conn);
         self.rx = Some(rx);
         Ok(())
@@ -421,25 +187,12 @@ impl Session {
         bytes: &[u8],
         chunking: &Chunking,
         kind: FrameKind,
-    ) -> Result<(), String> {
-        let layer = self.transport_layer();
-        if self.conn.is_none() {
-            return Err("the transport is not open".into());
-        }
+    ) -> Result<(), ClientError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(ClientError::NotOpen);
+        };
         for piece in chunking.split(bytes) {
-            if self.transport == TransportKind::WebSockets {
-                self.transcript.push(
-                    &self.name,
-                    Direction::Out,
-                    layer,
-                    transcript::show_bytes(piece),
-                );
-                if let Some(conn) = self.conn.as_mut() {
-                    conn.send(piece, kind, &self.transcript, &self.name).await?;
-                }
-            } else {
-                self.post(piece).await?;
-            }
+            conn.send(piece, kind).await?;
         }
         Ok(())
     }
@@ -449,7 +202,7 @@ impl Session {
         &mut self,
         msg: &HubMessage,
         chunking: &Chunking,
-    ) -> Result<(), String> {
+    ) -> Result<(), ClientError> {
         self.note(
             Direction::Out,
             "msg",
@@ -474,7 +227,7 @@ impl Session {
         protocol: &str,
         version: i32,
         chunking: &Chunking,
-    ) -> Result<(), String> {
+    ) -> Result<(), ClientError> {
         let mut bytes = Vec::new();
         handshake::write_request(
             &HandshakeRequest {
@@ -516,7 +269,7 @@ impl Session {
                 self.closed = Some(c.clone());
                 Err(RecvError::Closed(c))
             }
-            Ok(Some(transports::Incoming::Data(b))) => {
+            Ok(Some(Incoming::Data(b))) => {
                 self.transcript
                     .push(&self.name, Direction::In, layer, transcript::show_bytes(&b));
                 if self.buf.len() + b.len() > MAX_RECEIVE {
@@ -531,19 +284,18 @@ impl Session {
                 self.buf.extend_from_slice(&b);
                 Ok(())
             }
-            Ok(Some(transports::Incoming::Closed(c))) => {
+            Ok(Some(Incoming::Closed(c))) => {
                 self.transcript.push(
                     &self.name,
                     Direction::In,
                     layer,
-                    format!("closed: {}", describe_close(&c)),
+                    format!("closed: {}", c.describe()),
                 );
                 self.closed = Some(c.clone());
                 Err(RecvError::Closed(c))
             }
         }
     }
-
     /// Waits for the handshake response.
     pub async fn recv_handshake(
         &mut self,
@@ -668,7 +420,7 @@ impl Session {
                 self.transport_layer(),
                 if graceful { "close" } else { "abort" },
             );
-            conn.close(graceful, self).await;
+            conn.close(graceful).await;
         }
         self.rx = None;
         if self.closed.is_none() {
@@ -692,32 +444,5 @@ impl Session {
         self.negotiated
             .as_ref()
             .and_then(|n| n.connection_id.clone())
-    }
-
-    pub(crate) fn http_client(&self) -> &reqwest::Client {
-        &self.http
-    }
-}
-
-/// Writes a framed hub message in `protocol` (for raw sends built from notation).
-pub fn encode(protocol: HubProtocol, msg: &HubMessage) -> Vec<u8> {
-    protocol.encode(msg)
-}
-
-/// Frames `payload` as the protocol does (0x1E or VarInt).
-pub fn frame(protocol: HubProtocol, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match protocol {
-        HubProtocol::Json => framing::frame_text(payload, &mut out),
-        HubProtocol::MessagePack => framing::frame_binary(payload, &mut out),
-    }
-    out
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            c.abort();
-        }
     }
 }

@@ -14,15 +14,9 @@ pub fn junit(r: &RunResult) -> String {
         suites.entry(area(&o.name)).or_default().push(o);
     }
     let count = |os: &[&Outcome], f: &dyn Fn(&Outcome) -> bool| os.iter().filter(|o| f(o)).count();
-    let is_failure = |o: &Outcome| {
-        o.baseline != Some(BaselineStatus::KnownFailure)
-            && (o.verdict == Verdict::Fail
-                || (r.strict && o.verdict == Verdict::NonStrict)
-                || o.baseline == Some(BaselineStatus::Stale))
-    };
-    let is_error = |o: &Outcome| {
-        o.verdict == Verdict::Error && o.baseline != Some(BaselineStatus::KnownFailure)
-    };
+    // What fails the run is a failure, or an error when the harness is to blame.
+    let is_failure = |o: &Outcome| o.fails_run(r.strict) && o.verdict != Verdict::Error;
+    let is_error = |o: &Outcome| o.fails_run(r.strict) && o.verdict == Verdict::Error;
     let is_skipped = |o: &Outcome| {
         matches!(o.verdict, Verdict::Skipped | Verdict::Unimplemented)
             || o.baseline == Some(BaselineStatus::KnownFailure)

@@ -10,7 +10,7 @@ pub use junit::junit;
 pub use markdown::markdown;
 pub use terminal::{failure_details, terminal};
 
-use crate::result::RunResult;
+use crate::result::{Direction, Event, RunResult};
 
 /// The JSON report (pretty-printed, schema in `docs/report-schema.md`).
 pub fn json(r: &RunResult) -> String {
@@ -43,8 +43,7 @@ pub fn escape_xml(s: &str) -> String {
 }
 
 /// Renders a transcript as text lines.
-pub fn transcript_lines(events: &[crate::client::transcript::Event]) -> Vec<String> {
-    use crate::client::Direction;
+pub fn transcript_lines(events: &[Event]) -> Vec<String> {
     events
         .iter()
         .map(|e| {

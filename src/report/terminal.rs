@@ -165,3 +165,16 @@ pub fn tally(r: &RunResult) -> String {
         if r.failed() { "FAILED" } else { "OK" }
     )
 }
+
+/// The `--quiet` terminal report: details of what fails even a non-strict run, then the tally.
+pub fn quiet(r: &RunResult, verbose: bool) -> String {
+    let mut s = String::new();
+    for o in &r.outcomes {
+        if o.verdict.fails_run(false) {
+            s.push_str(&failure_details(o, if verbose { usize::MAX } else { 20 }));
+            s.push('\n');
+        }
+    }
+    s.push_str(&tally(r));
+    s
+}

@@ -1,74 +1,20 @@
 //! What a run produced: one [`Outcome`] per execution, read by every reporter.
 //! The JSON report is this structure (`schema_version` 1; see `docs/report-schema.md`).
+//!
+//! - [`verdict`]: verdicts and the one policy of which ones fail a run.
+//! - [`event`]: transcript lines, as recorded by the client and shown by the reports.
+
+pub mod event;
+pub mod verdict;
 
 use serde::Serialize;
 
 use crate::cases::Level;
-use crate::client::transcript::Event;
+pub use event::{Direction, Event};
+pub use verdict::Verdict;
 
 /// Version of the JSON report schema.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// The verdict of one execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub enum Verdict {
-    /// The requirement holds.
-    #[serde(rename = "PASS")]
-    Pass,
-    /// A SHOULD requirement is broken.
-    #[serde(rename = "NON-STRICT")]
-    NonStrict,
-    /// A MAY requirement is broken (reported, never fails a run).
-    #[serde(rename = "INFORMATIONAL")]
-    Informational,
-    /// The target lacks a capability the case needs.
-    #[serde(rename = "UNIMPLEMENTED")]
-    Unimplemented,
-    /// Not run (tier, filter).
-    #[serde(rename = "SKIPPED")]
-    Skipped,
-    /// A MUST requirement is broken.
-    #[serde(rename = "FAIL")]
-    Fail,
-    /// The harness or the network failed; says nothing about conformance.
-    #[serde(rename = "ERROR")]
-    Error,
-}
-
-impl Verdict {
-    /// The label used in reports.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Verdict::Pass => "PASS",
-            Verdict::NonStrict => "NON-STRICT",
-            Verdict::Informational => "INFORMATIONAL",
-            Verdict::Unimplemented => "UNIMPLEMENTED",
-            Verdict::Skipped => "SKIPPED",
-            Verdict::Fail => "FAIL",
-            Verdict::Error => "ERROR",
-        }
-    }
-
-    /// Every verdict in report order.
-    pub const ALL: [Verdict; 7] = [
-        Verdict::Pass,
-        Verdict::Fail,
-        Verdict::NonStrict,
-        Verdict::Informational,
-        Verdict::Unimplemented,
-        Verdict::Skipped,
-        Verdict::Error,
-    ];
-
-    /// The verdict for a broken requirement of `level`.
-    pub fn for_broken(level: Level) -> Verdict {
-        match level {
-            Level::Must => Verdict::Fail,
-            Level::Should => Verdict::NonStrict,
-            Level::May => Verdict::Informational,
-        }
-    }
-}
 
 /// Where and how a case failed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -226,17 +172,21 @@ pub struct RunResult {
     pub outcomes: Vec<Outcome>,
 }
 
+impl Outcome {
+    /// Whether this execution fails the run: its verdict does ([`Verdict::fails_run`]) and
+    /// the baseline does not list it as a known failure, or its baseline entry is stale.
+    pub fn fails_run(&self, strict: bool) -> bool {
+        match self.baseline {
+            Some(BaselineStatus::KnownFailure) => false,
+            Some(BaselineStatus::Stale) => true,
+            None => self.verdict.fails_run(strict),
+        }
+    }
+}
+
 impl RunResult {
-    /// Whether the run fails CI: a FAIL or ERROR that is not a known failure, a NON-STRICT in
-    /// strict mode, or a stale baseline entry.
+    /// Whether the run fails CI: an execution fails it ([`Outcome::fails_run`]).
     pub fn failed(&self) -> bool {
-        self.outcomes.iter().any(|o| {
-            let known = o.baseline == Some(BaselineStatus::KnownFailure);
-            match o.verdict {
-                Verdict::Fail | Verdict::Error => !known,
-                Verdict::NonStrict => self.strict && !known,
-                _ => o.baseline == Some(BaselineStatus::Stale),
-            }
-        })
+        self.outcomes.iter().any(|o| o.fails_run(self.strict))
     }
 }

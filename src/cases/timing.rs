@@ -2,6 +2,9 @@
 //! Names: `keepAliveInterval`, `clientTimeoutInterval`, `handshakeTimeout`, `disconnectTimeout`.
 //! Names are the target's timers in milliseconds, as `Describe` declares them (ASP.NET Core's
 //! defaults when it does not).
+//!
+//! Case files are parsed once, at load: a [`Timing`] holds the parsed form and is evaluated
+//! against the target's timers when an execution needs it.
 
 /// The target's timers in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -33,7 +36,7 @@ pub enum Expr {
     /// A number of milliseconds.
     Num(f64),
     /// A timer.
-    Name(String),
+    Name(Timer),
     /// `a + b`.
     Add(Box<Expr>, Box<Expr>),
     /// `a - b`.
@@ -42,11 +45,24 @@ pub enum Expr {
     Mul(Box<Expr>, Box<Expr>),
 }
 
-const NAMES: &[&str] = &[
-    "keepAliveInterval",
-    "clientTimeoutInterval",
-    "handshakeTimeout",
-    "disconnectTimeout",
+/// A timer an expression can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// `keepAliveInterval`.
+    KeepAliveInterval,
+    /// `clientTimeoutInterval`.
+    ClientTimeoutInterval,
+    /// `handshakeTimeout`.
+    HandshakeTimeout,
+    /// `disconnectTimeout`.
+    DisconnectTimeout,
+}
+
+const NAMES: &[(&str, Timer)] = &[
+    ("keepAliveInterval", Timer::KeepAliveInterval),
+    ("clientTimeoutInterval", Timer::ClientTimeoutInterval),
+    ("handshakeTimeout", Timer::HandshakeTimeout),
+    ("disconnectTimeout", Timer::DisconnectTimeout),
 ];
 
 struct P<'a> {
@@ -119,10 +135,12 @@ impl P<'_> {
                     self.i += 1;
                 }
                 let t = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-                if NAMES.contains(&t) {
-                    Ok(Expr::Name(t.to_owned()))
-                } else {
-                    Err(format!("unknown name '{t}' (one of {})", NAMES.join(", ")))
+                match NAMES.iter().find(|(n, _)| *n == t) {
+                    Some((_, timer)) => Ok(Expr::Name(*timer)),
+                    None => {
+                        let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                        Err(format!("unknown name '{t}' (one of {})", names.join(", ")))
+                    }
                 }
             }
             _ => Err(format!(
@@ -152,17 +170,41 @@ impl Expr {
     pub fn eval(&self, t: &Timers) -> f64 {
         let v = match self {
             Expr::Num(n) => *n,
-            Expr::Name(n) => match n.as_str() {
-                "keepAliveInterval" => t.keep_alive_interval,
-                "clientTimeoutInterval" => t.client_timeout_interval,
-                "disconnectTimeout" => t.disconnect_timeout,
-                _ => t.handshake_timeout,
+            Expr::Name(n) => match n {
+                Timer::KeepAliveInterval => t.keep_alive_interval,
+                Timer::ClientTimeoutInterval => t.client_timeout_interval,
+                Timer::DisconnectTimeout => t.disconnect_timeout,
+                Timer::HandshakeTimeout => t.handshake_timeout,
             },
             Expr::Add(a, b) => a.eval(t) + b.eval(t),
             Expr::Sub(a, b) => a.eval(t) - b.eval(t),
             Expr::Mul(a, b) => a.eval(t) * b.eval(t),
         };
         v.max(0.0)
+    }
+}
+
+/// A duration of a case: milliseconds, or a parsed expression over the target's timers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Timing {
+    /// Milliseconds.
+    Ms(u64),
+    /// An expression (`keepAliveInterval * 2 + 1000`).
+    Expr(Expr),
+}
+
+impl Timing {
+    /// Parses the text form of a case file.
+    pub fn parse(text: &str) -> Result<Timing, String> {
+        parse(text).map(Timing::Expr)
+    }
+
+    /// Milliseconds for these timers (never negative).
+    pub fn millis(&self, t: &Timers) -> f64 {
+        match self {
+            Timing::Ms(ms) => *ms as f64,
+            Timing::Expr(e) => e.eval(t),
+        }
     }
 }
 

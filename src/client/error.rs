@@ -1,0 +1,153 @@
+//! What the client fails with, typed, and whose fault each failure is ([`Blame`]): the one
+//! place that decides whether a failed client call is the target breaking a requirement
+//! (FAIL) or the harness being unable to carry out a step (ERROR).
+
+use std::time::Duration;
+
+use signalr_protocol::error::ProtocolError;
+
+use super::transport::CloseInfo;
+use super::wire::MAX_RECEIVE;
+
+/// Who a failure says something about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The target did not do what the step expected: the requirement is broken.
+    Target,
+    /// The harness could not carry out the step (network, a request that never left): says
+    /// nothing about conformance.
+    Harness,
+}
+
+/// A failed request, send or transport open.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// An HTTP request got no response in time.
+    #[error("request failed: no response within {0:?}")]
+    NoResponse(Duration),
+    /// An HTTP request failed (connection refused, reset …).
+    #[error("request failed: {0}")]
+    Request(String),
+    /// A response body is larger than the client buffers.
+    #[error("the response body exceeds {} MiB", MAX_RECEIVE >> 20)]
+    BodyTooLarge,
+    /// A response body did not end within the request's timeout.
+    #[error("the response body did not end before the request timed out")]
+    BodyTimeout,
+    /// Reading a response body failed.
+    #[error("reading the response failed: {0}")]
+    BodyRead(String),
+    /// No transport is open to send on.
+    #[error("the transport is not open")]
+    NotOpen,
+    /// A WebSocket frame could not be sent.
+    #[error("WebSocket send failed: {0}")]
+    WebSocketSend(String),
+    /// The server answered a send (POST) with another status than 200.
+    #[error("the send was refused with HTTP {0}")]
+    SendRefused(u16),
+    /// The transport did not open.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// Why a transport did not open.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpenError {
+    /// The hub URL does not make a WebSocket URL.
+    #[error("invalid WebSocket URL: {0}")]
+    InvalidUrl(String),
+    /// No answer to the upgrade request in time.
+    #[error("WebSocket connect failed: no upgrade response within {0:?}")]
+    UpgradeTimeout(Duration),
+    /// The upgrade was answered with an HTTP status.
+    #[error("the WebSocket upgrade was refused with HTTP {0}")]
+    UpgradeRefused(u16),
+    /// The WebSocket connection failed.
+    #[error("WebSocket connect failed: {0}")]
+    WebSocketConnect(String),
+    /// The event stream request failed.
+    #[error("SSE request failed: {0}")]
+    SseRequest(String),
+    /// No response headers to the event stream request in time.
+    #[error("SSE request failed: no response headers within {0:?}")]
+    SseTimeout(Duration),
+    /// The event stream request was answered with another status than 200.
+    #[error("the SSE request was refused with HTTP {0}")]
+    SseRefused(u16),
+    /// The first poll was answered with another status than 200.
+    #[error("the first poll was refused with HTTP {0}")]
+    PollRefused(u16),
+    /// The first poll's request failed.
+    #[error(transparent)]
+    FirstPoll(Box<ClientError>),
+}
+
+impl ClientError {
+    /// Whose fault it is: a transport that does not open is the target's; a request or send
+    /// that fails is the harness's (sends the target refuses are judged by the next expect).
+    pub fn blame(&self) -> Blame {
+        match self {
+            ClientError::Open(_) => Blame::Target,
+            _ => Blame::Harness,
+        }
+    }
+}
+
+/// What a receive can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RecvError {
+    /// Nothing arrived in time.
+    #[error("nothing arrived within {0:?}")]
+    Timeout(Duration),
+    /// The transport ended.
+    #[error("the connection closed ({})", .0.describe())]
+    Closed(CloseInfo),
+    /// The server sent bytes that are not valid in the protocol.
+    #[error("the server sent invalid data: {0}")]
+    Protocol(ProtocolError),
+    /// A transport-level failure.
+    #[error("transport error: {0}")]
+    Transport(String),
+}
+
+impl RecvError {
+    /// Whose fault it is: silence, a close or invalid bytes are the target's; a transport the
+    /// harness cannot read from is the harness's.
+    pub fn blame(&self) -> Blame {
+        match self {
+            RecvError::Transport(_) => Blame::Harness,
+            RecvError::Timeout(_) | RecvError::Closed(_) | RecvError::Protocol(_) => Blame::Target,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transport_that_does_not_open_is_the_targets_fault() {
+        assert_eq!(
+            ClientError::from(OpenError::UpgradeRefused(404)).blame(),
+            Blame::Target
+        );
+        let poll = OpenError::FirstPoll(Box::new(ClientError::Request("refused".into())));
+        assert_eq!(ClientError::from(poll).blame(), Blame::Target);
+        assert_eq!(
+            ClientError::Request("refused".into()).blame(),
+            Blame::Harness
+        );
+        assert_eq!(ClientError::SendRefused(404).blame(), Blame::Harness);
+        assert_eq!(RecvError::Timeout(Duration::ZERO).blame(), Blame::Target);
+        assert_eq!(RecvError::Transport("x".into()).blame(), Blame::Harness);
+        // Messages stay those of the untyped errors they replace.
+        assert_eq!(
+            ClientError::from(OpenError::FirstPoll(Box::new(ClientError::NoResponse(
+                Duration::from_secs(1)
+            ))))
+            .to_string(),
+            "request failed: no response within 1s"
+        );
+    }
+}

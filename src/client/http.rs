@@ -1,0 +1,217 @@
+//! HTTP exchanges of a session: one helper that sends a request with the target's headers and
+//! token, logs both sides to the transcript (tokens redacted) and remembers the last exchange
+//! for `expect_http` — shared by the session and its transport (sends, Long Polling's DELETE).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use signalr_protocol::NegotiateResponse;
+
+use super::error::ClientError;
+use super::target::Target;
+use super::transcript::{self, Transcript};
+use super::wire::MAX_RECEIVE;
+use crate::result::Direction;
+
+/// An HTTP exchange's result.
+#[derive(Debug, Clone, Default)]
+pub struct HttpResult {
+    /// Status code.
+    pub status: u16,
+    /// Response headers (lower-case names).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl HttpResult {
+    /// A header's value (first occurrence).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of a header.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends a session's HTTP requests; cheap to clone (the clones share the last exchange).
+#[derive(Clone)]
+pub(crate) struct Http {
+    pub(crate) client: reqwest::Client,
+    pub(crate) target: Arc<Target>,
+    pub(crate) transcript: Transcript,
+    /// The session's name in the case, for the transcript.
+    pub(crate) name: String,
+    /// How long a request may take (see `Session::request_timeout`).
+    pub(crate) timeout: Duration,
+    last: Arc<Mutex<Option<HttpResult>>>,
+}
+
+impl Http {
+    pub(crate) fn new(
+        client: reqwest::Client,
+        target: Arc<Target>,
+        transcript: Transcript,
+        name: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            target,
+            transcript,
+            name: name.to_owned(),
+            timeout,
+            last: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Appends a transcript line of this session.
+    pub(crate) fn note(&self, dir: Direction, layer: &'static str, text: impl Into<String>) {
+        self.transcript.push(&self.name, dir, layer, text);
+    }
+
+    /// Remembers `r` as the last HTTP exchange.
+    pub(crate) fn record(&self, r: HttpResult) {
+        if let Ok(mut l) = self.last.lock() {
+            *l = Some(r);
+        }
+    }
+
+    /// The last HTTP exchange.
+    pub(crate) fn last(&self) -> Option<HttpResult> {
+        self.last.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// A request with the target's headers and token; with `secret_body` the response body is
+    /// a token and is redacted in the transcript.
+    pub(crate) async fn request(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        secret_body: bool,
+    ) -> Result<HttpResult, ClientError> {
+        let shown = transcript::redact_url(url.as_str());
+        self.note(
+            Direction::Out,
+            "http",
+            format!(
+                "{method} {shown}{}",
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(" body: {}", transcript::show_bytes(&body))
+                }
+            ),
+        );
+        let mut req = self.client.request(method, url);
+        for (k, v) in &self.target.headers {
+            req = req.header(k, v);
+        }
+        if let Some(t) = &self.target.access_token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .body(body)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                let err = if e.is_timeout() {
+                    ClientError::NoResponse(self.timeout)
+                } else {
+                    ClientError::Request(e.to_string())
+                };
+                self.note(Direction::Note, "http", err.to_string());
+                err
+            })?;
+        let status = resp.status().as_u16();
+        let headers = header_pairs(resp.headers());
+        // The request's timeout (above) also bounds reading the body.
+        let body = read_body(resp).await.inspect_err(|e| {
+            self.note(Direction::Note, "http", e.to_string());
+        })?;
+        // Register tokens before logging the body that contains them.
+        if secret_body {
+            if let Ok(t) = std::str::from_utf8(&body) {
+                self.transcript.secret(t.trim());
+            }
+        }
+        if let Ok(n) = NegotiateResponse::parse(&body) {
+            if let Some(t) = &n.connection_token {
+                if Some(t) != n.connection_id.as_ref() {
+                    self.transcript.secret(t);
+                }
+            }
+            if let Some(t) = &n.access_token {
+                self.transcript.secret(t);
+            }
+        }
+        let ct = headers
+            .iter()
+            .find(|(k, _)| k == "content-type")
+            .map(|(_, v)| format!(" [{v}]"))
+            .unwrap_or_default();
+        self.note(
+            Direction::In,
+            "http",
+            format!("{status}{ct} {}", transcript::show_bytes(&body)),
+        );
+        let r = HttpResult {
+            status,
+            headers,
+            body,
+        };
+        self.record(r.clone());
+        Ok(r)
+    }
+}
+
+/// Response headers as (lower-case name, value) pairs; a non-UTF-8 value is shown lossily.
+pub(crate) fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Reads a response body, failing (instead of allocating on) past `MAX_RECEIVE` bytes.
+pub(crate) async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, ClientError> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if body.len() + c.len() > MAX_RECEIVE {
+                    return Err(ClientError::BodyTooLarge);
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(e) if e.is_timeout() => return Err(ClientError::BodyTimeout),
+            Err(e) => return Err(ClientError::BodyRead(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! WebSockets: one socket both ways; text or binary frames out, every data frame in.
+
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::SinkExt;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{CloseInfo, Incoming, Reader, Transport, TransportFuture};
+use crate::client::error::{ClientError, OpenError};
+use crate::client::http::{header_pairs, Http, HttpResult};
+use crate::client::transcript::{redact_url, show_bytes};
+use crate::client::wire::FrameKind;
+use crate::result::Direction;
+
+type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+
+/// An open WebSocket.
+pub(super) struct WebSocket {
+    http: Http,
+    sink: WsSink,
+    reader: Reader,
+}
+
+pub(super) async fn open(
+    http: &Http,
+    url: reqwest::Url,
+    tx: mpsc::Sender<Incoming>,
+) -> Result<WebSocket, OpenError> {
+    let mut ws_url = url.clone();
+    let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+    let _ = ws_url.set_scheme(scheme);
+    http.note(
+        Direction::Out,
+        "ws",
+        format!("GET {} (upgrade)", redact_url(ws_url.as_str())),
+    );
+    let mut req = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| OpenError::InvalidUrl(e.to_string()))?;
+    for (k, v) in &http.target.headers {
+        if let (Ok(name), Ok(value)) = (k.parse::<HeaderName>(), v.parse::<HeaderValue>()) {
+            req.headers_mut().append(name, value);
+        }
+    }
+    let connected =
+        match tokio::time::timeout(http.timeout, tokio_tungstenite::connect_async(req)).await {
+            Ok(r) => r,
+            Err(_) => {
+                let e = OpenError::UpgradeTimeout(http.timeout);
+                http.note(Direction::Note, "ws", e.to_string());
+                return Err(e);
+            }
+        };
+    match connected {
+        Ok((ws, resp)) => {
+            http.note(
+                Direction::In,
+                "ws",
+                format!("{} (upgraded)", resp.status().as_u16()),
+            );
+            let (sink, stream) = ws.split();
+            Ok(WebSocket {
+                http: http.clone(),
+                sink,
+                reader: Reader::spawn(read(stream, tx)),
+            })
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let status = resp.status().as_u16();
+            let headers = header_pairs(resp.headers());
+            let body = Bytes::from(resp.body().clone().unwrap_or_default());
+            http.note(
+                Direction::In,
+                "ws",
+                format!("{status} (not upgraded) {}", show_bytes(&body)),
+            );
+            http.record(HttpResult {
+                status,
+                headers,
+                body,
+            });
+            Err(OpenError::UpgradeRefused(status))
+        }
+        Err(e) => {
+            http.note(Direction::Note, "ws", format!("connect failed: {e}"));
+            Err(OpenError::WebSocketConnect(e.to_string()))
+        }
+    }
+}
+
+async fn read(
+    mut stream: futures_util::stream::SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+    tx: mpsc::Sender<Incoming>,
+) {
+    while let Some(m) = stream.next().await {
+        let ev = match m {
+            Ok(Message::Text(t)) => Incoming::Data(Bytes::copy_from_slice(t.as_bytes())),
+            Ok(Message::Binary(b)) => Incoming::Data(b),
+            Ok(Message::Close(f)) => Incoming::Closed(CloseInfo {
+                code: Some(f.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005)),
+                reason: f.map(|f| f.reason.to_string()).unwrap_or_default(),
+                http_status: None,
+            }),
+            Ok(_) => continue,
+            Err(e) => Incoming::Closed(CloseInfo::lost(format!(
+                "connection lost without a close frame ({e})"
+            ))),
+        };
+        let end = matches!(ev, Incoming::Closed(_));
+        if tx.send(ev).await.is_err() || end {
+            return;
+        }
+    }
+    let _ = tx
+        .send(Incoming::Closed(CloseInfo::lost(
+            "connection lost without a close frame",
+        )))
+        .await;
+}
+
+impl Transport for WebSocket {
+    fn send<'a>(
+        &'a mut self,
+        data: &'a [u8],
+        kind: FrameKind,
+    ) -> TransportFuture<'a, Result<(), ClientError>> {
+        Box::pin(async move {
+            self.http.note(Direction::Out, "ws", show_bytes(data));
+            let msg = match (kind, std::str::from_utf8(data)) {
+                (FrameKind::Text, Ok(t)) => Message::Text(t.into()),
+                _ => Message::Binary(Bytes::copy_from_slice(data)),
+            };
+            self.sink
+                .send(msg)
+                .await
+                .map_err(|e| ClientError::WebSocketSend(e.to_string()))
+        })
+    }
+
+    fn close(mut self: Box<Self>, graceful: bool) -> TransportFuture<'static, ()> {
+        Box::pin(async move {
+            if graceful {
+                let _ = self
+                    .sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "".into(),
+                    })))
+                    .await;
+                // Give the server a moment to answer the close handshake.
+                self.reader.finish().await;
+            }
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! `expect_http`: the last HTTP exchange of the client has this status, body, content type
+//! and headers.
+
+use crate::cases::step::HttpCheck;
+use crate::client::transcript::show_bytes;
+use crate::runner::context::Ctx;
+use crate::runner::outcome::StepError;
+
+pub(super) fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpCheck) -> Result<(), StepError> {
+    let Some(r) = ctx.session(client)?.last_http() else {
+        return Err(StepError::Error("no HTTP exchange to check".into()));
+    };
+    let shown = format!("HTTP {} {}", r.status, show_bytes(&r.body));
+    if let Some(st) = h.status {
+        if r.status != st {
+            return Err(ctx.fail(format!("HTTP status {st}"), shown));
+        }
+    }
+    if let Some(b) = &h.body {
+        let b = ctx.subst(b)?;
+        if r.text() != b {
+            return Err(ctx.fail(format!("body {b:?}"), format!("body {:?}", r.text())));
+        }
+    }
+    if let Some(ct) = &h.content_type {
+        let actual = r.header("content-type").unwrap_or("");
+        let media = actual.split(';').next().unwrap_or("").trim();
+        if !media.eq_ignore_ascii_case(ct) {
+            return Err(ctx.fail(
+                format!("Content-Type {ct}"),
+                format!("Content-Type {actual:?}"),
+            ));
+        }
+    }
+    for (k, v) in &h.headers {
+        let v = ctx.subst(v)?;
+        let all = r.header_all(k);
+        let ok = match v.as_str() {
+            "!" => all.is_empty(),
+            "*" => !all.is_empty(),
+            _ => all.iter().any(|a| *a == v),
+        };
+        if !ok {
+            let want = match v.as_str() {
+                "!" => format!("no {k} header"),
+                "*" => format!("a {k} header"),
+                _ => format!("{k}: {v}"),
+            };
+            return Err(ctx.fail(want, format!("{k}: {all:?}")));
+        }
+    }
+    if let Some(t) = &h.body_json {
+        let (pattern, text) = ctx.pattern(t)?;
+        let actual = signalr_protocol::json::parse_value(&r.body).map_err(|e| {
+            ctx.fail(
+                format!("a JSON body matching {text}"),
+                format!("{shown} (not JSON: {e})"),
+            )
+        })?;
+        if let Err(why) = pattern.matches(&actual, "") {
+            return Err(ctx.fail(text, format!("{shown} ({why})")));
+        }
+    }
+    Ok(())
+}

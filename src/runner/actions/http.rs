@@ -1,0 +1,32 @@
+//! `http`: any HTTP request relative to the hub URL (`sibling:` = next to it); the response is
+//! checked by `expect_http`.
+
+use crate::cases::HttpStep;
+use crate::runner::context::Ctx;
+use crate::runner::outcome::StepError;
+
+pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpStep) -> Result<(), StepError> {
+    let method = h.method.as_deref().unwrap_or("GET");
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| StepError::Error(format!("invalid HTTP method '{method}'")))?;
+    let path = ctx.subst(&h.path)?;
+    let query = ctx.subst(&h.query)?;
+    let mut headers = Vec::new();
+    for (k, v) in &h.headers {
+        headers.push((k.clone(), ctx.subst(v)?));
+    }
+    let body = ctx.subst(&h.body)?.into_bytes();
+    let s = ctx.session_or_new(client);
+    let url = match path.strip_prefix("sibling:") {
+        Some(p) => {
+            let mut u = s.target().sibling_url(p);
+            u.set_query((!query.is_empty()).then_some(query.as_str()));
+            u
+        }
+        None => s.target().url(&path, &query),
+    };
+    match s.http(method, url, &headers, body).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ctx.client_failure("a response", e)),
+    }
+}

@@ -1,0 +1,93 @@
+//! `send` and `send_raw`: bytes out — messages framed in the combination's protocol, or raw
+//! text, hex and messages — cut as the step says. The server refusing them (a closed socket,
+//! a POST answered 404) is not a harness error: the following expectation decides whether
+//! that was right.
+
+use crate::cases::step::{ByProtocol, Frame, MessageTemplate};
+use crate::client::{Chunking, FrameKind, Session};
+use crate::result::Direction;
+use crate::runner::context::Ctx;
+use crate::runner::outcome::StepError;
+
+pub(super) async fn messages(
+    ctx: &mut Ctx<'_>,
+    client: &str,
+    messages: &[ByProtocol<MessageTemplate>],
+    chunking: &Chunking,
+) -> Result<(), StepError> {
+    let protocol = ctx.protocol;
+    let mut bytes = Vec::new();
+    for item in messages {
+        let Some(t) = item.get(protocol) else {
+            continue;
+        };
+        let msg = ctx.message(t)?;
+        ctx.transcript.push(
+            client,
+            Direction::Out,
+            "msg",
+            signalr_protocol::notation::message_to_text(&msg),
+        );
+        protocol.write(&msg, &mut bytes);
+    }
+    let s = ctx.session(client)?;
+    let kind = s.frame_kind();
+    send_soft(s, &bytes, chunking, kind).await
+}
+
+/// The parts of a raw send, concatenated in this order.
+pub(super) struct RawBytes<'a> {
+    pub(super) text: Option<&'a str>,
+    pub(super) hex: &'a [u8],
+    pub(super) messages: &'a [MessageTemplate],
+}
+
+pub(super) async fn raw(
+    ctx: &mut Ctx<'_>,
+    client: &str,
+    raw: RawBytes<'_>,
+    frame: Option<Frame>,
+    chunking: &Chunking,
+) -> Result<(), StepError> {
+    let protocol = ctx.protocol;
+    let mut bytes = Vec::new();
+    if let Some(t) = raw.text {
+        bytes.extend_from_slice(ctx.subst(t)?.as_bytes());
+    }
+    bytes.extend_from_slice(raw.hex);
+    for m in raw.messages {
+        let msg = ctx.message(m)?;
+        protocol.write(&msg, &mut bytes);
+    }
+    let s = ctx.session(client)?;
+    let kind = match frame {
+        Some(Frame::Text) => FrameKind::Text,
+        Some(Frame::Binary) => FrameKind::Binary,
+        None => s.frame_kind(),
+    };
+    send_soft(s, &bytes, chunking, kind).await
+}
+
+/// Sends bytes; a refusal is only noted in the transcript.
+async fn send_soft(
+    s: &mut Session,
+    bytes: &[u8],
+    chunking: &Chunking,
+    kind: FrameKind,
+) -> Result<(), StepError> {
+    if !s.is_open() {
+        return Err(StepError::Error(format!(
+            "client '{}' has no open transport to send on",
+            s.name
+        )));
+    }
+    if let Err(e) = s.send_bytes(bytes, chunking, kind).await {
+        s.transcript.push(
+            &s.name,
+            Direction::Note,
+            "note",
+            format!("send failed: {e}"),
+        );
+    }
+    Ok(())
+}

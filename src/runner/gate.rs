@@ -1,0 +1,40 @@
+//! Gating: why an execution is not run — the slow tier, or a transport, format or capability
+//! the target lacks.
+
+use std::time::Duration;
+
+use super::{RunOptions, TargetInfo};
+use crate::cases::Execution;
+use crate::result::Verdict;
+
+/// Why an execution is not run, if it is not.
+pub fn gate(e: &Execution, info: &TargetInfo, opts: &RunOptions) -> Option<(Verdict, String)> {
+    let c = &e.case;
+    if c.tier == crate::cases::Tier::Slow && !opts.slow {
+        return Some((Verdict::Skipped, "slow tier (run with --tier slow)".into()));
+    }
+    if let Some(w) = &c.waits {
+        let ms = w.millis(&info.timers);
+        let need = opts.scale(Duration::from_millis(ms as u64));
+        if need > opts.scale(opts.slow_threshold) && !opts.slow {
+            return Some((
+                Verdict::Skipped,
+                format!(
+                    "waits {:.1} s with the target's timers; run with --tier slow (or start the target with shorter intervals)",
+                    need.as_secs_f64()
+                ),
+            ));
+        }
+    }
+    if let Some(t) = e.combo.transport {
+        if let Err(reason) = info.supports(t, e.combo.protocol) {
+            return Some((Verdict::Unimplemented, reason));
+        }
+    }
+    for r in &c.requires {
+        if let Err(reason) = info.has(r) {
+            return Some((Verdict::Unimplemented, reason));
+        }
+    }
+    None
+}

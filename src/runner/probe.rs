@@ -1,0 +1,251 @@
+//! What the target offers: transports from negotiate; features, timers and limits from the
+//! contract's `Describe()`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use signalr_protocol::{HubMessage, HubProtocol, Value};
+
+use super::{http_client, RunOptions};
+use crate::cases::timing::Timers;
+use crate::client::{Session, Transcript, TransportKind};
+
+/// What the target offers.
+#[derive(Debug, Clone, Default)]
+pub struct TargetInfo {
+    /// `Describe()` result, if implemented.
+    pub describe: Option<Value>,
+    /// Features from `Describe` (`None` = unknown: everything is assumed).
+    pub features: Option<BTreeSet<String>>,
+    /// Transports and their transfer formats from negotiate.
+    pub transports: Vec<(TransportKind, Vec<String>)>,
+    /// Timers.
+    pub timers: Timers,
+    /// `EnableDetailedErrors`.
+    pub detailed_errors: bool,
+    /// Stateful reconnect enabled.
+    pub stateful_reconnect: bool,
+    /// `MaximumParallelInvocationsPerClient` (1 unless declared).
+    pub max_parallel_invocations: u64,
+    /// `MaximumReceiveMessageSize` (`None` = unlimited; 32768 unless declared).
+    pub max_message_size: Option<u64>,
+    /// Notes for the report.
+    pub notes: Vec<String>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// Nothing answers at the target URL.
+    #[error("the target {url} is unreachable: {reason}")]
+    Unreachable {
+        /// URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl TargetInfo {
+    /// Whether the target offers `t` with `protocol`'s transfer format.
+    pub fn supports(&self, t: TransportKind, protocol: Option<HubProtocol>) -> Result<(), String> {
+        let Some((_, formats)) = self.transports.iter().find(|(k, _)| *k == t) else {
+            return Err(format!("the target does not offer {}", t.name()));
+        };
+        if let Some(p) = protocol {
+            let f = p.transfer_format().name();
+            if !formats.iter().any(|x| x == f) {
+                return Err(format!(
+                    "the target's {} transport does not offer the {f} transfer format",
+                    t.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn has(&self, capability: &str) -> Result<(), String> {
+        match capability {
+            "detailed-errors" => self
+                .detailed_errors
+                .then_some(())
+                .ok_or_else(|| "the target does not enable detailed errors".to_owned()),
+            "no-detailed-errors" => (!self.detailed_errors)
+                .then_some(())
+                .ok_or_else(|| "the target enables detailed errors".to_owned()),
+            "stateful-reconnect" => self
+                .stateful_reconnect
+                .then_some(())
+                .ok_or_else(|| "the target does not allow stateful reconnect".to_owned()),
+            "sequential-invocations" => (self.max_parallel_invocations <= 1)
+                .then_some(())
+                .ok_or_else(|| {
+                    format!(
+                        "the target runs up to {} invocations of a connection in parallel",
+                        self.max_parallel_invocations
+                    )
+                }),
+            "default-message-size-limit" => (self.max_message_size == Some(32_768))
+                .then_some(())
+                .ok_or_else(|| match self.max_message_size {
+                    None => "the target has no receive message size limit".to_owned(),
+                    Some(n) => {
+                        format!("the target's receive message size limit is {n} bytes, not 32768")
+                    }
+                }),
+            "describe" => self
+                .describe
+                .as_ref()
+                .map(|_| ())
+                .ok_or_else(|| "the target has no Describe method".to_owned()),
+            feature => match &self.features {
+                Some(f) if !f.contains(feature) => Err(format!(
+                    "the target does not declare the '{feature}' feature"
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+fn describe_number(d: &Value, key: &str) -> Option<f64> {
+    d.get(key, false).and_then(Value::as_f64)
+}
+
+/// Finds out what the target offers: negotiate (transports) and `Describe()` (features, timers).
+pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
+    let mut info = TargetInfo {
+        max_message_size: Some(32_768),
+        max_parallel_invocations: 1,
+        ..TargetInfo::default()
+    };
+    let http = http_client();
+    let transcript = Transcript::new();
+    let target = Arc::new(opts.target.clone());
+    let mut s = Session::new(
+        "probe",
+        target.clone(),
+        http.clone(),
+        TransportKind::WebSockets,
+        HubProtocol::Json,
+        transcript,
+    )
+    .with_request_timeout(opts.request_timeout());
+    let r = s
+        .negotiate("negotiateVersion=1")
+        .await
+        .map_err(|e| ProbeError::Unreachable {
+            url: opts.target.hub_url.to_string(),
+            reason: e.to_string(),
+        })?;
+    match &s.negotiated {
+        Some(n) => {
+            for t in n.available_transports.iter().flatten() {
+                if let Some(k) = TransportKind::parse(&t.transport) {
+                    info.transports.push((k, t.transfer_formats.clone()));
+                }
+            }
+        }
+        None => {
+            // Without a usable negotiate response every transport is tried, so the cases
+            // report what is wrong instead of being gated away.
+            info.notes.push(format!(
+                "negotiate answered {} {}: assuming every transport",
+                r.status,
+                r.text().chars().take(200).collect::<String>()
+            ));
+            for t in TransportKind::ALL {
+                let formats = t.transfer_formats().iter().map(|f| (*f).to_owned());
+                info.transports.push((t, formats.collect()));
+            }
+        }
+    }
+    // Describe over whichever transport is offered, preferring WebSockets.
+    let transport = [
+        TransportKind::WebSockets,
+        TransportKind::LongPolling,
+        TransportKind::ServerSentEvents,
+    ]
+    .into_iter()
+    .find(|t| info.transports.iter().any(|(k, _)| k == t));
+    if let Some(t) = transport {
+        let mut s = Session::new(
+            "probe",
+            target,
+            http,
+            t,
+            HubProtocol::Json,
+            Transcript::new(),
+        )
+        .with_request_timeout(opts.request_timeout());
+        let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(5));
+        let described = async {
+            s.negotiate("negotiateVersion=1").await.ok()?;
+            let id = s.transport_id()?;
+            s.open(Some(&id), "").await.ok()?;
+            s.send_handshake("json", 1, &Default::default())
+                .await
+                .ok()?;
+            let hs = s.recv_handshake(deadline).await.ok()?;
+            if hs.error.is_some() {
+                return None;
+            }
+            s.send_message(
+                &HubMessage::invoke("describe", "Describe", vec![]),
+                &Default::default(),
+            )
+            .await
+            .ok()?;
+            loop {
+                match s.recv(deadline).await.ok()? {
+                    signalr_protocol::Parsed::Message(HubMessage::Completion(c)) => {
+                        // The only invocation in flight: a Completion for another id is the
+                        // target's bug, and waiting longer would not help.
+                        return (c.invocation_id == "describe").then_some(c.result);
+                    }
+                    _ => continue,
+                }
+            }
+        }
+        .await;
+        s.close(true).await;
+        match described {
+            Some(signalr_protocol::CompletionResult::Value(d)) => {
+                info.features = d.get("features", false).and_then(Value::as_array).map(|a| {
+                    a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect()
+                });
+                let t = Timers::default();
+                info.timers = Timers {
+                    keep_alive_interval: describe_number(&d, "keepAliveIntervalMs").unwrap_or(t.keep_alive_interval),
+                    client_timeout_interval: describe_number(&d, "clientTimeoutIntervalMs").unwrap_or(t.client_timeout_interval),
+                    handshake_timeout: describe_number(&d, "handshakeTimeoutMs").unwrap_or(t.handshake_timeout),
+                    disconnect_timeout: describe_number(&d, "disconnectTimeoutMs").unwrap_or(t.disconnect_timeout),
+                };
+                // Absent = ASP.NET Core's default; null = unlimited.
+                info.max_message_size = match d.get("maximumReceiveMessageSize", false) {
+                    None => Some(32_768),
+                    Some(Value::Null) => None,
+                    Some(v) => v.as_i64().map(|n| n.max(0) as u64),
+                };
+                info.detailed_errors = d.get("detailedErrors", false).and_then(Value::as_bool).unwrap_or(false);
+                info.stateful_reconnect = d.get("statefulReconnect", false).and_then(Value::as_bool).unwrap_or(false);
+                info.max_parallel_invocations = d
+                    .get("maximumParallelInvocationsPerClient", false)
+                    .and_then(Value::as_i64)
+                    .map_or(1, |n| n.max(1) as u64);
+                info.describe = Some(d);
+            }
+            Some(other) => info.notes.push(format!(
+                "Describe() did not return a description ({other:?}): assuming ASP.NET Core defaults and every feature"
+            )),
+            None => info.notes.push(
+                "could not call Describe(): assuming ASP.NET Core defaults and every feature".into(),
+            ),
+        }
+    } else {
+        info.notes
+            .push("negotiate offered no usable transport".into());
+    }
+    Ok(info)
+}
