@@ -9,6 +9,7 @@ use futures_util::stream::BoxStream;
 use signalr_protocol::{HubProtocol, Value};
 
 use crate::call::Call;
+use crate::error::HubError;
 
 /// The parameter types a hub method can declare; binding follows System.Text.Json (JSON) and
 /// MessagePack-CSharp (MessagePack) for the corresponding .NET type.
@@ -86,48 +87,6 @@ pub enum Param {
     Value(ParamType),
     /// A client-to-server stream (`ChannelReader<T>` / `IAsyncEnumerable<T>`), fed by `streamIds`.
     Upload(ParamType),
-}
-
-/// An exception thrown by a hub method.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubError {
-    /// The .NET exception type name (`HubException`, `InvalidOperationException` …).
-    pub exception: String,
-    /// The exception message.
-    pub message: String,
-}
-
-impl HubError {
-    /// A `HubException`: its message always reaches the client.
-    pub fn hub(message: impl Into<String>) -> Self {
-        Self {
-            exception: "HubException".into(),
-            message: message.into(),
-        }
-    }
-
-    /// Any other exception: its message reaches the client only with detailed errors.
-    pub fn exception(exception: &str, message: impl Into<String>) -> Self {
-        Self {
-            exception: exception.into(),
-            message: message.into(),
-        }
-    }
-
-    /// `ErrorMessageHelper.BuildErrorMessage(prefix, ex, detailed)`.
-    pub fn build_message(&self, prefix: &str, detailed: bool) -> String {
-        if detailed || self.exception == "HubException" {
-            format!("{prefix} {}: {}", self.exception, self.message)
-        } else {
-            prefix.to_owned()
-        }
-    }
-}
-
-impl std::fmt::Display for HubError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.exception, self.message)
-    }
 }
 
 /// What a non-streaming method returns: `None` for `void`/`Task`.

@@ -186,7 +186,7 @@ async fn abrupt_disconnect_mid_invocation() {
         }
         drop(c);
         wait_until("the dropped connection is gone", || {
-            lifetime.connection(&id).is_none()
+            !lifetime.is_connected(&id)
         })
         .await;
     }

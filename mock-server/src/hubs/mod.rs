@@ -2,17 +2,19 @@
 
 use std::sync::Arc;
 
-use signalr_protocol::Value;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use signalr_protocol::{HubMessage, TransportKind, Value};
 
+use crate::call::Call;
 use crate::config::MockConfig;
-use crate::http::{Endpoint, EndpointKind};
-use crate::hub::{HubError, Param, ParamType};
+use crate::endpoint::{Endpoint, EndpointKind};
+use crate::error::HubError;
+use crate::faults::FaultSet;
+use crate::hub::{Hub, Param, ParamType, Reply};
 use crate::lifetime::HubLifetime;
-use crate::transport::TransportKind;
-use crate::FaultSet;
 
-pub mod conformance;
-pub mod testhub;
+pub(crate) mod conformance;
+pub(crate) mod testhub;
 
 /// Transports this build implements.
 pub const SUPPORTED_TRANSPORTS: &[TransportKind] = &[
@@ -29,8 +31,13 @@ fn supported(wanted: &[TransportKind]) -> Vec<TransportKind> {
         .collect()
 }
 
-/// Every endpoint, in matching order.
-pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoint>> {
+/// Every endpoint, in matching order: the built-in ones, then `extra` (hubs of the embedding
+/// application) at paths not taken yet.
+pub(crate) fn endpoints(
+    config: &MockConfig,
+    faults: FaultSet,
+    extra: Vec<(String, Hub)>,
+) -> Vec<Arc<Endpoint>> {
     let all = [
         TransportKind::WebSockets,
         TransportKind::ServerSentEvents,
@@ -40,7 +47,7 @@ pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoi
     let test_hub = Arc::new(testhub::test_hub());
     let test_lifetime = Arc::new(HubLifetime::new(faults));
     let hub = |path: &str,
-               hub: Arc<crate::hub::Hub>,
+               hub: Arc<Hub>,
                lifetime: Arc<HubLifetime>,
                transports: &[TransportKind],
                auth: bool,
@@ -53,7 +60,7 @@ pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoi
             test_app,
         })
     };
-    vec![
+    let mut endpoints = vec![
         hub(
             "/conformance",
             conformance,
@@ -101,7 +108,14 @@ pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoi
             require_auth: false,
             test_app: true,
         }),
-    ]
+    ];
+    for (path, h) in extra {
+        if endpoints.iter().all(|ep| ep.path != path) {
+            let lifetime = Arc::new(HubLifetime::new(faults));
+            endpoints.push(hub(&path, Arc::new(h), lifetime, &all, false, false));
+        }
+    }
+    endpoints
 }
 
 /// Shorthand for a value parameter.
@@ -133,10 +147,10 @@ pub(crate) fn arg_strings(args: &[Value], i: usize) -> Vec<String> {
 
 /// A method taking one upload stream of strings and returning them concatenated (`UploadConcat`
 /// on the conformance hub, `StreamingConcat` on the TestHub); non-string items are skipped.
-pub(crate) async fn concat_upload(call: crate::call::Call) -> Result<crate::hub::Reply, HubError> {
+pub(crate) async fn concat_upload(call: Call) -> Result<Reply, HubError> {
     let mut up = call
         .take_upload(0)
-        .ok_or_else(|| invalid_operation("no stream"))?;
+        .ok_or_else(|| HubError::invalid_operation("no stream"))?;
     let mut s = String::new();
     while let Some(item) = up.next().await {
         if let Some(t) = item?.as_str() {
@@ -146,7 +160,24 @@ pub(crate) async fn concat_upload(call: crate::call::Call) -> Result<crate::hub:
     Ok(Some(Value::String(s)))
 }
 
-/// `new InvalidOperationException(message)`.
-pub(crate) fn invalid_operation(message: impl Into<String>) -> HubError {
-    HubError::exception("InvalidOperationException", message)
+/// `Echo(x)`: the first argument back (binding guarantees there is one).
+pub(crate) fn echo_first(_: &Call, args: Vec<Value>) -> Result<Reply, HubError> {
+    Ok(Some(args.into_iter().next().unwrap_or(Value::Null)))
+}
+
+/// `InfiniteStream()` (both hubs): never yields; when the stream is canceled, tells the
+/// caller (`StreamCanceled`, if it is still connected) that the cancellation reached the hub.
+pub(crate) fn infinite_stream(
+    call: Call,
+    _: Vec<Value>,
+) -> Result<BoxStream<'static, Result<Value, HubError>>, HubError> {
+    let token = call.cancellation().clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        call.lifetime().send_connections(
+            &[call.connection_id()],
+            HubMessage::send("StreamCanceled", vec![]),
+        );
+    });
+    Ok(stream::pending().boxed())
 }

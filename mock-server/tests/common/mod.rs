@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use signalr_mock::http::EndpointKind;
-use signalr_mock::lifetime::HubLifetime;
-use signalr_mock::{MockConfig, MockServer};
+use signalr_mock::{HubLifetime, MockConfig, MockServer};
 use signalr_protocol::{
     handshake, CompletionResult, FrameReader, HubMessage, HubProtocol, NegotiateResponse, Parsed,
     TransferFormat, Value,
@@ -56,15 +54,7 @@ pub async fn detailed_server() -> MockServer {
 
 /// The lifetime (connections, groups, users) of the hub mapped at `path`.
 pub fn lifetime(server: &MockServer, path: &str) -> Arc<HubLifetime> {
-    server
-        .shared()
-        .endpoints
-        .iter()
-        .find_map(|ep| match &ep.kind {
-            EndpointKind::Hub { lifetime, .. } if ep.path == path => Some(lifetime.clone()),
-            _ => None,
-        })
-        .expect("hub endpoint")
+    server.lifetime(path).expect("hub endpoint")
 }
 
 /// Waits (bounded) until `cond` holds, re-checking every few milliseconds.
