@@ -256,55 +256,43 @@ async fn timeout_from_the_server_options() {
     assert_no_panics();
 }
 
+/// A Completion for another connection's client result closes the intruder with an error
+/// (detailed or not, in the intruder's protocol); the result stays pending for its owner.
 #[tokio::test]
 async fn completion_from_the_wrong_connection_closes_it() {
-    let srv = detailed_server().await;
-    let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut intruder = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let b_id = b.server_connection_id().await;
-    let intruder_id = intruder.server_connection_id().await;
-    a.send(&HubMessage::invoke(
-        "1",
-        "InvokeConnection",
-        vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
-    let id = server_invocation(&mut b).await.invocation_id.unwrap();
-    intruder.send(&ok(&id, s("forged"))).await;
-    let text = format!(
-        "Connection closed with an error. InvalidOperationException: Connection ID '{intruder_id}' is not valid for invocation ID '{id}'."
-    );
-    intruder
-        .expect_close_bytes(&json_close(Some(&text), true))
-        .await;
-    // The result is still pending for b.
-    b.send(&ok(&id, s("genuine"))).await;
-    assert_eq!(a.expect_msg().await, ok("1", s("genuine")));
-    assert_no_panics();
-}
-
-#[tokio::test]
-async fn completion_from_the_wrong_connection_without_detailed_errors() {
-    let srv = default_server().await;
-    let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut intruder = Client::connect(&srv, "conformance", HubProtocol::MessagePack).await;
-    let b_id = b.server_connection_id().await;
-    a.send(&HubMessage::invoke(
-        "1",
-        "InvokeConnection",
-        vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
-    let id = server_invocation(&mut b).await.invocation_id.unwrap();
-    intruder.send(&ok(&id, s("forged"))).await;
-    // MessagePack Close: [7, "Connection closed with an error.", true].
-    intruder
-        .expect_close_bytes(&msgpack_close_with_error(
-            "Connection closed with an error.",
-            true,
+    for (detailed, intruder_protocol) in
+        [(true, HubProtocol::Json), (false, HubProtocol::MessagePack)]
+    {
+        let srv = if detailed {
+            detailed_server().await
+        } else {
+            default_server().await
+        };
+        let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+        let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+        let mut intruder = Client::connect(&srv, "conformance", intruder_protocol).await;
+        let b_id = b.server_connection_id().await;
+        let intruder_id = intruder.server_connection_id().await;
+        a.send(&HubMessage::invoke(
+            "1",
+            "InvokeConnection",
+            vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
         ))
         .await;
+        let id = server_invocation(&mut b).await.invocation_id.unwrap();
+        intruder.send(&ok(&id, s("forged"))).await;
+        let close = if detailed {
+            json_close(Some(&format!(
+                "Connection closed with an error. InvalidOperationException: Connection ID '{intruder_id}' is not valid for invocation ID '{id}'."
+            )), true)
+        } else {
+            // MessagePack Close: [7, "Connection closed with an error.", true].
+            msgpack_close_with_error("Connection closed with an error.", true)
+        };
+        intruder.expect_close_bytes(&close).await;
+        // The result is still pending for b.
+        b.send(&ok(&id, s("genuine"))).await;
+        assert_eq!(a.expect_msg().await, ok("1", s("genuine")));
+    }
     assert_no_panics();
 }

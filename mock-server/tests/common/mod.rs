@@ -121,10 +121,17 @@ pub fn http() -> reqwest::Client {
 
 /// `POST {hub}/negotiate?{query}`: status and body.
 pub async fn negotiate(server: &MockServer, hub: &str, query: &str) -> (u16, String) {
-    let url = format!("{}/negotiate?{query}", server.hub_url(hub));
-    let r = http().post(url).send().await.expect("negotiate");
+    let r = negotiate_request(server, hub, query)
+        .send()
+        .await
+        .expect("negotiate");
     let status = r.status().as_u16();
     (status, r.text().await.unwrap_or_default())
+}
+
+/// A negotiate POST to `hub` with `query`, for a test to add headers to and send.
+pub fn negotiate_request(server: &MockServer, hub: &str, query: &str) -> reqwest::RequestBuilder {
+    http().post(format!("{}/negotiate?{query}", server.hub_url(hub)))
 }
 
 /// Negotiates version 1 and returns the parsed body.
@@ -659,6 +666,11 @@ pub fn stream_invocation(
         arguments: args,
         stream_ids: stream_ids.map(|v| v.into_iter().map(str::to_owned).collect()),
     })
+}
+
+/// A blocking Invocation of `target` without arguments whose upload streams are `stream_ids`.
+pub fn upload_invocation(id: &str, target: &str, stream_ids: Vec<&str>) -> HubMessage {
+    invocation_with_streams(Some(id), target, vec![], stream_ids)
 }
 
 /// An Invocation with upload stream ids (`id` None = non-blocking).
