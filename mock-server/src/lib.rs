@@ -49,10 +49,12 @@
 //!
 //! # Rooms
 //!
-//! `server` (start, shutdown) → `http` (routing, negotiate, connection table) → `transport`
-//! (WebSockets, SSE, Long Polling) → `connection` (handshake, receive loop, dispatcher) →
-//! `hub`/`call`/`lifetime` (what hub methods see) → `handle` (a connection's queue) →
-//! `outgoing` (encoding and fault shaping) → `error`, `faults`, `config`, `request`, `auth`.
+//! Imports only go down this list (no cycles): `server` (start, shutdown, sweeper) → `http`
+//! (route table, negotiate, transport requests) → `shared` (per-server state; it holds
+//! `http::connections`, the connection table, which imports only `transport` and `faults`) → `hubs` (built-in hubs) → `endpoint` → `connection` (handshake, receive loop,
+//! dispatcher) → `transport` (WebSockets, SSE, Long Polling) → `hub` → `call` → `lifetime` →
+//! `handle` (a connection's queue) → `outgoing` (encoding, fault shaping) → `request`, `auth`,
+//! `config`, `error`, `faults`, `timer`.
 #![forbid(unsafe_code)]
 
 mod auth;
@@ -70,6 +72,7 @@ mod lifetime;
 mod outgoing;
 mod request;
 mod server;
+mod shared;
 mod timer;
 mod transport;
 
@@ -79,8 +82,8 @@ pub use config::MockConfig;
 pub use error::HubError;
 pub use faults::Fault;
 pub use hub::{Hub, Param, ParamType, Reply};
-pub use hubs::SUPPORTED_TRANSPORTS;
 pub use lifetime::HubLifetime;
 pub use request::RequestInfo;
 pub use server::{MockServer, ServerBuilder};
 pub use signalr_protocol::{HubMessage, TransportKind, Value};
+pub use transport::SUPPORTED_TRANSPORTS;

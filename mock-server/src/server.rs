@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -11,29 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenService;
 use crate::config::MockConfig;
-use crate::endpoint::Endpoint;
 use crate::faults::FaultSet;
-use crate::http::connections::{spawn_sweeper, ConnectionManager};
+use crate::http::connections::ConnectionManager;
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
-
-/// State shared by every request and connection of one server.
-pub(crate) struct Shared {
-    /// The options.
-    pub(crate) config: MockConfig,
-    /// Enabled fault modes.
-    pub(crate) faults: FaultSet,
-    /// Fires on shutdown.
-    pub(crate) shutdown: CancellationToken,
-    /// Token issuer/validator.
-    pub(crate) tokens: TokenService,
-    /// Negotiated and connected HTTP connections.
-    pub(crate) connections: ConnectionManager,
-    /// The endpoints served, in matching order.
-    pub(crate) endpoints: Vec<Arc<Endpoint>>,
-    /// `/redirect` counter of the TestHub app.
-    pub(crate) redirects: AtomicU64,
-}
+use crate::shared::Shared;
 
 /// A running server.
 pub struct MockServer {
@@ -164,4 +147,17 @@ impl MockServer {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shared.shutdown.clone()
     }
+}
+
+/// Disposes of negotiated connections that never connected (`DisconnectTimeout`).
+fn spawn_sweeper(shared: Arc<Shared>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => shared.connections.sweep(shared.config.disconnect_timeout()),
+                _ = shared.shutdown.cancelled() => break,
+            }
+        }
+    })
 }

@@ -21,7 +21,7 @@ use crate::handle::{ConnHandle, Identity};
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
 use crate::request::RequestInfo;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::transport::Transport;
 
 mod dispatcher;

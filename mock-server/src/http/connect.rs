@@ -15,7 +15,7 @@ use crate::connection::{self, ConnectionSetup};
 use crate::endpoint::{Endpoint, EndpointKind};
 use crate::faults::Fault;
 use crate::request::RequestInfo;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::transport::long_polling::{self, LongPollState};
 use crate::transport::{sse, websockets, Received, Transport};
 

@@ -13,7 +13,6 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::faults::Fault;
-use crate::server::Shared;
 use crate::transport::long_polling::LongPollState;
 use crate::transport::Received;
 
@@ -208,7 +207,8 @@ impl ConnectionManager {
             .unwrap_or(0)
     }
 
-    fn sweep(&self, timeout: Duration) {
+    /// Forgets connections negotiated longer than `timeout` ago that never connected.
+    pub(crate) fn sweep(&self, timeout: Duration) {
         if let Ok(mut m) = self.map.lock() {
             m.retain(|_, c| {
                 let pending = c
@@ -220,17 +220,4 @@ impl ConnectionManager {
             });
         }
     }
-}
-
-/// Disposes of negotiated connections that never connected (`DisconnectTimeout`).
-pub(crate) fn spawn_sweeper(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => shared.connections.sweep(shared.config.disconnect_timeout()),
-                _ = shared.shutdown.cancelled() => break,
-            }
-        }
-    })
 }

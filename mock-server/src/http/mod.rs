@@ -17,7 +17,7 @@ use futures_util::future::BoxFuture;
 use signalr_protocol::negotiate::parse_query_pairs;
 
 use crate::request::{owned_headers, RequestInfo};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 pub(crate) mod connect;
 pub(crate) mod connections;

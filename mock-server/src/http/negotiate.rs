@@ -8,7 +8,7 @@ use signalr_protocol::NegotiateResponse;
 use super::response::{json, text};
 use crate::endpoint::Endpoint;
 use crate::faults::Fault;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// The negotiate response for endpoint `ep` and the request's query string.
 pub(crate) fn negotiate(shared: &Shared, ep: &Endpoint, query: &str) -> Response {

@@ -13,7 +13,7 @@ use signalr_protocol::Value;
 
 use super::response::{bare, text};
 use crate::error::ClientResultError;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 fn query_value(req: &Request, name: &str) -> Option<String> {
     parse_query_pairs(req.uri().query().unwrap_or(""))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use signalr_protocol::{HubMessage, Value};
 
-use super::{arg_int, arg_str, arg_strings, p};
+use super::helpers::{arg_int, arg_str, arg_strings, p};
 use crate::config::MockConfig;
 use crate::error::HubError;
 use crate::hub::{Hub, Param, ParamType as T};
@@ -48,7 +48,7 @@ fn describe(cfg: &MockConfig) -> Value {
         (
             "transports",
             Value::Array(
-                super::SUPPORTED_TRANSPORTS
+                crate::transport::SUPPORTED_TRANSPORTS
                     .iter()
                     .map(|t| Value::string(t.name()))
                     .collect(),
@@ -95,8 +95,8 @@ pub(crate) fn hub(cfg: &MockConfig) -> Hub {
     h.sync("Describe", &[], move |_, _| Ok(Some(description.clone())));
 
     // Values and results.
-    h.sync("Echo", &[p(T::Any)], super::echo_first);
-    h.sync("EchoString", &[p(T::String)], super::echo_first);
+    h.sync("Echo", &[p(T::Any)], super::helpers::echo_first);
+    h.sync("EchoString", &[p(T::String)], super::helpers::echo_first);
     h.sync("Add", &[p(T::Int32), p(T::Int32)], |_, a| {
         Ok(Some(Value::Int(arg_int(&a, 0) + arg_int(&a, 1))))
     });
@@ -183,11 +183,11 @@ pub(crate) fn hub(cfg: &MockConfig) -> Hub {
         ))
     });
     h.streaming("EmptyStream", &[], |_, _| Ok(stream::empty().boxed()));
-    h.streaming("InfiniteStream", &[], super::infinite_stream);
+    h.streaming("InfiniteStream", &[], super::helpers::infinite_stream);
 
     // Client-to-server streams.
     h.asynchronous("UploadConcat", &[Param::Upload(T::String)], |call, _| {
-        super::concat_upload(call)
+        super::helpers::concat_upload(call)
     });
     h.asynchronous(
         "UploadCollect",

@@ -5,7 +5,7 @@
 use futures_util::stream::{self, StreamExt};
 use signalr_protocol::{HubProtocol, Timestamp, Value};
 
-use super::{arg_str, p};
+use super::helpers::{arg_str, p};
 use crate::auth::NAME_IDENTIFIER;
 use crate::call::Call;
 use crate::error::HubError;
@@ -60,7 +60,7 @@ fn complex_object(call: &Call, v: &Value) -> Value {
 /// `TestHub`.
 pub(crate) fn test_hub() -> Hub {
     let mut h = Hub::new(true);
-    h.sync("Echo", &[p(T::String)], super::echo_first);
+    h.sync("Echo", &[p(T::String)], super::helpers::echo_first);
     h.sync("GetCallerConnectionId", &[], |call, _| {
         Ok(Some(Value::string(call.connection_id())))
     });
@@ -112,9 +112,9 @@ pub(crate) fn test_hub() -> Hub {
     h.streaming("Stream", &[], |_, _| {
         Ok(stream::iter(["a", "b", "c"].map(|s| Ok(Value::string(s)))).boxed())
     });
-    h.streaming("InfiniteStream", &[], super::infinite_stream);
+    h.streaming("InfiniteStream", &[], super::helpers::infinite_stream);
     h.asynchronous("StreamingConcat", &[Param::Upload(T::String)], |call, _| {
-        super::concat_upload(call)
+        super::helpers::concat_upload(call)
     });
     h.streaming("EmptyStream", &[], |_, _| Ok(stream::empty().boxed()));
     h.streaming("StreamThrowException", &[p(T::String)], |_, a| {
@@ -179,7 +179,7 @@ pub(crate) fn test_hub() -> Hub {
 /// `HubWithAuthorization` (the endpoint requires a token).
 pub(crate) fn authorized_hub() -> Hub {
     let mut h = Hub::new(true);
-    h.sync("Echo", &[p(T::String)], super::echo_first);
+    h.sync("Echo", &[p(T::String)], super::helpers::echo_first);
     h.sync("GetUserNameIdentifier", &[], |call, _| {
         Ok(Some(Value::string(
             call.request()

@@ -1,6 +1,6 @@
 //! Transports turn an HTTP exchange into a duplex byte stream for the hub connection.
 //!
-//! The hub connection (`crate::connection`) only sees [`Transport`]: bytes in, framed bytes
+//! The hub connection (the `connection` room) only sees [`Transport`]: bytes in, framed bytes
 //! out, and when the peer leaves. WebSockets implement it over one socket;
 //! Server-Sent Events and Long Polling implement it over channels fed by HTTP requests.
 
@@ -14,6 +14,13 @@ pub(crate) mod sse;
 pub(crate) mod websockets;
 
 use signalr_protocol::TransportKind;
+
+/// Transports this build implements.
+pub const SUPPORTED_TRANSPORTS: &[TransportKind] = &[
+    TransportKind::WebSockets,
+    TransportKind::ServerSentEvents,
+    TransportKind::LongPolling,
+];
 
 /// What the peer did.
 #[derive(Debug)]
