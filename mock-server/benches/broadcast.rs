@@ -1,5 +1,6 @@
 //! Broadcast: 1 000 receivers, one sender invoking `SendToOthers` 10 times a second for 10 s.
-//! Reports deliveries/s, p99 delivery latency and lost messages (must be zero).
+//! Reports deliveries/s, p99 delivery latency, mock-hub's CPU time per delivery (user + system,
+//! from /proc) and lost messages (must be zero).
 //!
 //! `cargo bench -p signalr-mock --bench broadcast` (`BENCH_RECEIVERS`, `BENCH_SECONDS`).
 
@@ -66,6 +67,7 @@ async fn main() {
     let mut sender = connect(&http, &hub.base, "conformance")
         .await
         .expect("sender connects");
+    let cpu_before = hub.cpu_time();
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     for seq in 0..messages {
@@ -98,6 +100,7 @@ async fn main() {
         all.extend(lat);
     }
     let elapsed = started.elapsed();
+    let cpu = hub.cpu_time().saturating_sub(cpu_before);
     all.sort();
     println!(
         "broadcast bench: {receivers} receivers, {messages} messages at 10/s over {:.1} s",
@@ -111,6 +114,10 @@ async fn main() {
         "  delivery latency p50/p99: {:?} / {:?}",
         percentile(&all, 0.5),
         percentile(&all, 0.99)
+    );
+    println!(
+        "  mock-hub CPU/delivery:    {:.1} µs",
+        cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64
     );
     println!("  lost:                     {lost}   target 0");
 }

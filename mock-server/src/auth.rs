@@ -33,7 +33,7 @@ impl User {
 
 /// Issues and validates tokens with one symmetric key.
 #[derive(Clone)]
-pub struct TokenService {
+pub(crate) struct TokenService {
     encoding: EncodingKey,
     decoding: DecodingKey,
 }
@@ -47,7 +47,7 @@ fn now() -> u64 {
 
 impl TokenService {
     /// A service keyed by `secret`.
-    pub fn new(secret: &str) -> Result<Self, String> {
+    pub(crate) fn new(secret: &str) -> Result<Self, String> {
         let bad = |e: jsonwebtoken::errors::Error| format!("unusable JWT signing key: {e}");
         Ok(Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()).map_err(bad)?,
@@ -56,7 +56,13 @@ impl TokenService {
     }
 
     /// A token for `user` valid for `lifetime_secs`.
-    pub fn issue(&self, user: &str, issuer: &str, audience: &str, lifetime_secs: u64) -> String {
+    pub(crate) fn issue(
+        &self,
+        user: &str,
+        issuer: &str,
+        audience: &str,
+        lifetime_secs: u64,
+    ) -> String {
         let claims = json!({
             NAME_IDENTIFIER: user,
             "sub": user,
@@ -69,7 +75,7 @@ impl TokenService {
     }
 
     /// The user of a valid token; `None` for anything else.
-    pub fn validate(&self, token: &str) -> Option<User> {
+    pub(crate) fn validate(&self, token: &str) -> Option<User> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 300;
         v.validate_aud = false;
@@ -91,7 +97,7 @@ impl TokenService {
     }
 
     /// The user from `Authorization: Bearer …`, or else the `access_token` query parameter.
-    pub fn user_from_request(
+    pub(crate) fn user_from_request(
         &self,
         headers: &HeaderMap,
         query: &[(String, String)],

@@ -4,14 +4,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signalr_protocol::{HubMessage, HubProtocol, Value};
+use signalr_protocol::{HubMessage, HubProtocol, TransportKind, Value};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::{CloseReason, ConnHandle, RequestInfo};
-use crate::hub::HubError;
-use crate::lifetime::{ClientResultError, HubLifetime};
-use crate::transport::TransportKind;
+use crate::error::{ClientResultError, CloseReason, HubError};
+use crate::handle::ConnHandle;
+use crate::lifetime::HubLifetime;
+use crate::request::RequestInfo;
+use crate::timer::sleep_opt;
 
 /// A client-to-server stream as the hub method reads it.
 pub struct Upload {
@@ -112,7 +113,7 @@ impl Call {
         let lifetime = &self.0.lifetime;
         let (id, rx) = lifetime
             .start_client_result(connection_id, target, arguments)
-            .map_err(result_error)?;
+            .map_err(HubError::from)?;
         // The caller's invocation slot is given back for good (HubCallerClients releases it
         // once), so the receive loop can read the client's Completion.
         drop(self.0.permit.lock().ok().and_then(|mut p| p.take()));
@@ -125,24 +126,6 @@ impl Call {
         if matches!(outcome, Err(ClientResultError::Canceled)) {
             lifetime.cancel_client_result(&id);
         }
-        outcome.map_err(result_error)
-    }
-}
-
-async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn result_error(e: ClientResultError) -> HubError {
-    match e {
-        ClientResultError::Client(msg) => HubError::hub(msg),
-        ClientResultError::Connection(msg) => HubError::exception("IOException", msg),
-        // ClientResultsManager completes a canceled client result with
-        // `CompletionMessage.WithError(id, "Invocation canceled by the server.")`, which the
-        // waiting hub method sees as a HubException (so its text always reaches the caller).
-        ClientResultError::Canceled => HubError::hub("Invocation canceled by the server."),
+        outcome.map_err(HubError::from)
     }
 }

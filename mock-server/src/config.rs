@@ -78,7 +78,7 @@ impl Default for MockConfig {
             client_result_timeout_ms: 0,
             max_queued_bytes_per_connection: 16 * 1024 * 1024,
             max_pending_connections: 100_000,
-            websocket_read_buffer_size: 4096,
+            websocket_read_buffer_size: 2048,
             jwt_signing_key: "signalr-conform mock-hub development key; never use in production"
                 .to_owned(),
             faults: Vec::new(),

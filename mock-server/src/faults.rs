@@ -107,3 +107,43 @@ impl std::str::FromStr for Fault {
             .ok_or_else(|| format!("unknown fault '{s}' (see `mock-hub --fault list`)"))
     }
 }
+
+/// The enabled fault modes as a bit set (cheap to copy and test on hot paths).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FaultSet(u64);
+
+impl FaultSet {
+    /// The set of `faults`.
+    pub(crate) fn new(faults: &[Fault]) -> Self {
+        let mut bits = 0u64;
+        for f in faults {
+            if let Some(i) = Fault::ALL.iter().position(|x| x == f) {
+                bits |= 1 << i;
+            }
+        }
+        Self(bits)
+    }
+
+    /// Whether `f` is enabled.
+    pub(crate) fn has(&self, f: Fault) -> bool {
+        Fault::ALL
+            .iter()
+            .position(|x| *x == f)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_set_holds_exactly_its_faults() {
+        let set = FaultSet::new(&[Fault::NoKeepAlive, Fault::WebSocketCloseGoingAway]);
+        for f in Fault::ALL {
+            let expected = matches!(f, Fault::NoKeepAlive | Fault::WebSocketCloseGoingAway);
+            assert_eq!(set.has(*f), expected, "{f}");
+        }
+        assert!(Fault::ALL.len() <= 64, "a FaultSet holds at most 64 faults");
+    }
+}

@@ -9,6 +9,7 @@ use futures_util::stream::BoxStream;
 use signalr_protocol::{HubProtocol, Value};
 
 use crate::call::Call;
+use crate::error::HubError;
 
 /// The parameter types a hub method can declare; binding follows System.Text.Json (JSON) and
 /// MessagePack-CSharp (MessagePack) for the corresponding .NET type.
@@ -88,48 +89,6 @@ pub enum Param {
     Upload(ParamType),
 }
 
-/// An exception thrown by a hub method.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubError {
-    /// The .NET exception type name (`HubException`, `InvalidOperationException` …).
-    pub exception: String,
-    /// The exception message.
-    pub message: String,
-}
-
-impl HubError {
-    /// A `HubException`: its message always reaches the client.
-    pub fn hub(message: impl Into<String>) -> Self {
-        Self {
-            exception: "HubException".into(),
-            message: message.into(),
-        }
-    }
-
-    /// Any other exception: its message reaches the client only with detailed errors.
-    pub fn exception(exception: &str, message: impl Into<String>) -> Self {
-        Self {
-            exception: exception.into(),
-            message: message.into(),
-        }
-    }
-
-    /// `ErrorMessageHelper.BuildErrorMessage(prefix, ex, detailed)`.
-    pub fn build_message(&self, prefix: &str, detailed: bool) -> String {
-        if detailed || self.exception == "HubException" {
-            format!("{prefix} {}: {}", self.exception, self.message)
-        } else {
-            prefix.to_owned()
-        }
-    }
-}
-
-impl std::fmt::Display for HubError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.exception, self.message)
-    }
-}
-
 /// What a non-streaming method returns: `None` for `void`/`Task`.
 pub type Reply = Option<Value>;
 
@@ -192,33 +151,31 @@ impl HubMethod {
 
     /// Binds `arguments` like the protocol's binder does; `Err` is the binding exception text.
     pub fn bind(&self, args: &[Value], protocol: HubProtocol) -> Result<(), String> {
-        let types: Vec<ParamType> = self.value_params().collect();
+        let expected = self.value_params().count();
         match protocol {
             // JsonHubProtocol.BindTypes: types are checked while reading, then the count.
             HubProtocol::Json => {
-                for (v, t) in args.iter().zip(&types) {
+                for (v, t) in args.iter().zip(self.value_params()) {
                     if !t.accepts(v, protocol) {
                         return Err("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.".into());
                     }
                 }
-                if args.len() != types.len() {
+                if args.len() != expected {
                     return Err(format!(
-                        "Invocation provides {} argument(s) but target expects {}.",
+                        "Invocation provides {} argument(s) but target expects {expected}.",
                         args.len(),
-                        types.len()
                     ));
                 }
             }
             // MessagePackHubProtocolWorker.BindArguments: the count first, then each value.
             HubProtocol::MessagePack => {
-                if args.len() != types.len() {
+                if args.len() != expected {
                     return Err(format!(
-                        "Invocation provides {} argument(s) but target expects {}.",
+                        "Invocation provides {} argument(s) but target expects {expected}.",
                         args.len(),
-                        types.len()
                     ));
                 }
-                for (i, (v, t)) in args.iter().zip(&types).enumerate() {
+                for (i, (v, t)) in args.iter().zip(self.value_params()).enumerate() {
                     if !t.accepts(v, protocol) {
                         return Err(format!("Error binding argument {}. Make sure that the types of the provided values match the types of the hub method being invoked.", i + 1));
                     }
@@ -328,8 +285,18 @@ impl Hub {
 
     /// Finds a method: case-insensitive, as ASP.NET Core's dispatcher does, unless
     /// `case_sensitive` (a fault mode) is set.
-    pub fn method(&self, name: &str, case_sensitive: bool) -> Option<&Arc<HubMethod>> {
-        let m = self.methods.get(&name.to_ascii_lowercase())?;
+    pub(crate) fn method(&self, name: &str, case_sensitive: bool) -> Option<&Arc<HubMethod>> {
+        // Looked up on every invocation: short names are lower-cased on the stack.
+        let mut buf = [0u8; 64];
+        let m = match buf.get_mut(..name.len()) {
+            Some(short) => {
+                short.copy_from_slice(name.as_bytes());
+                short.make_ascii_lowercase();
+                let lower = std::str::from_utf8(short).ok()?;
+                self.methods.get(lower)?
+            }
+            None => self.methods.get(&name.to_ascii_lowercase())?,
+        };
         (!case_sensitive || m.name == name).then_some(m)
     }
 

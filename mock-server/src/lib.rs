@@ -5,6 +5,13 @@
 //! Microsoft's TypeScript client functional tests use (`/testhub`, `/authorizedhub`, `/echo` …),
 //! with ASP.NET Core's negotiate, handshake, hub semantics and exact error texts.
 //!
+//! # Starting a server
+//!
+//! [`MockServer::start`] binds (port 0 picks a free port) and serves until
+//! [`MockServer::shutdown`]. [`MockConfig`] holds ASP.NET Core's options (keep-alive, timeouts,
+//! message size, parallel invocations …); [`MockConfig::fast_timers`] shortens the timers for
+//! tests.
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use signalr_mock::{MockConfig, MockServer};
@@ -13,159 +20,70 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! # Faults
+//!
+//! Each [`Fault`] breaks exactly one behaviour (`MockConfig { faults: vec![…], .. }`), so a
+//! client library can be tested against a misbehaving server.
+//!
+//! # Hubs of your own
+//!
+//! A [`Hub`] is a set of methods with typed parameters ([`Param`], [`ParamType`]): arguments
+//! are bound as ASP.NET Core binds them, and a method that fails returns a [`HubError`] (whose
+//! text reaches the client as ASP.NET Core's would). Each method gets a [`Call`]: the caller's
+//! identity and request ([`RequestInfo`]), upload streams ([`Upload`]), cancellation, client
+//! results, and the hub's connections, groups and users ([`HubLifetime`]) to send to. Map it
+//! with [`MockServer::builder`]; `examples/custom_hub.rs` is a complete program.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use signalr_mock::{Hub, HubError, MockConfig, MockServer, Param, ParamType, Value};
+//! let mut chat = Hub::new(false);
+//! chat.sync("Shout", &[Param::Value(ParamType::String)], |_, args| {
+//!     let text = args.first().and_then(Value::as_str).ok_or_else(|| HubError::hub("no text"))?;
+//!     Ok(Some(Value::String(text.to_uppercase())))
+//! });
+//! let server = MockServer::builder(MockConfig::default()).hub("/chat", chat).start().await?;
+//! # server.shutdown().await; Ok(()) }
+//! ```
+//!
+//! # Rooms
+//!
+//! Imports only go down this list (no cycles): `server` (start, shutdown, sweeper) → `http`
+//! (route table, negotiate, transport requests) → `shared` (per-server state; it holds
+//! `http::connections`, the connection table, which imports only `transport` and `faults`) → `hubs` (built-in hubs) → `endpoint` → `connection` (handshake, receive loop,
+//! dispatcher) → `transport` (WebSockets, SSE, Long Polling) → `hub` → `call` → `lifetime` →
+//! `handle` (a connection's queue) → `outgoing` (encoding, fault shaping) → `request`, `auth`,
+//! `config`, `error`, `faults`, `timer`.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod auth;
+mod call;
+mod config;
+mod connection;
+mod endpoint;
+mod error;
+mod faults;
+mod handle;
+mod http;
+mod hub;
+mod hubs;
+mod lifetime;
+mod outgoing;
+mod request;
+mod server;
+mod shared;
+mod timer;
+mod transport;
 
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-pub mod auth;
-pub mod call;
-pub mod config;
-pub mod connection;
-pub mod faults;
-pub mod http;
-pub mod hub;
-pub mod hubs;
-pub mod lifetime;
-pub mod transport;
-
+pub use auth::{User, NAME_IDENTIFIER};
+pub use call::{Call, Upload};
 pub use config::MockConfig;
+pub use error::HubError;
 pub use faults::Fault;
-
-/// The enabled fault modes as a bit set (cheap to copy and test on hot paths).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultSet(u64);
-
-impl FaultSet {
-    /// The set of `faults`.
-    pub fn new(faults: &[Fault]) -> Self {
-        let mut bits = 0u64;
-        for f in faults {
-            if let Some(i) = Fault::ALL.iter().position(|x| x == f) {
-                bits |= 1 << i;
-            }
-        }
-        Self(bits)
-    }
-
-    /// Whether `f` is enabled.
-    pub fn has(&self, f: Fault) -> bool {
-        Fault::ALL
-            .iter()
-            .position(|x| *x == f)
-            .is_some_and(|i| self.0 & (1 << i) != 0)
-    }
-}
-
-/// State shared by every request and connection of one server.
-pub struct Shared {
-    /// The options.
-    pub config: MockConfig,
-    /// Enabled fault modes.
-    pub faults: FaultSet,
-    /// Fires on shutdown.
-    pub shutdown: CancellationToken,
-    /// Token issuer/validator.
-    pub tokens: auth::TokenService,
-    /// Negotiated and connected HTTP connections.
-    pub connections: http::ConnectionManager,
-    /// The endpoints served.
-    pub endpoints: Vec<Arc<http::Endpoint>>,
-    /// `/redirect` counter of the TestHub app.
-    pub redirects: std::sync::atomic::AtomicU64,
-}
-
-/// A running server.
-pub struct MockServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    task: JoinHandle<()>,
-}
-
-impl MockServer {
-    /// Binds and starts serving (port 0 picks a free port).
-    pub async fn start(config: MockConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((config.bind, config.port)).await?;
-        Self::serve(listener, config)
-    }
-
-    /// Serves on an already bound listener.
-    pub fn serve(listener: TcpListener, config: MockConfig) -> std::io::Result<Self> {
-        if config.allow_stateful_reconnects {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "allow_stateful_reconnects: stateful reconnect is not implemented by this mock-hub yet",
-            ));
-        }
-        let addr = listener.local_addr()?;
-        let faults = FaultSet::new(&config.faults);
-        let shutdown = CancellationToken::new();
-        let endpoints = hubs::endpoints(&config, faults);
-        let tokens = auth::TokenService::new(&config.jwt_signing_key)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let shared = Arc::new(Shared {
-            tokens,
-            connections: http::ConnectionManager::default(),
-            endpoints,
-            faults,
-            shutdown: shutdown.clone(),
-            config,
-            redirects: Default::default(),
-        });
-        let router = http::router(shared.clone());
-        let sweeper = http::spawn_sweeper(shared.clone());
-        let task = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.cancelled_owned());
-            if let Err(e) = serve.await {
-                tracing::error!("server error: {e}");
-            }
-            sweeper.abort();
-        });
-        Ok(Self { addr, shared, task })
-    }
-
-    /// The address it listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// The URL of a hub path, e.g. `hub_url("conformance")`.
-    pub fn hub_url(&self, path: &str) -> String {
-        format!("{}/{}", self.base_url(), path.trim_start_matches('/'))
-    }
-
-    /// The server's shared state (connections, hubs), for tests and embedding.
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// Stops accepting, closes every connection (Close with allowReconnect, as an app shutdown
-    /// does) and waits for the server to stop.
-    pub async fn shutdown(self) {
-        self.shared.shutdown.cancel();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;
-    }
-
-    /// Waits until the server stops (e.g. after Ctrl-C triggered [`MockServer::shutdown_token`]).
-    pub async fn wait(self) {
-        let _ = self.task.await;
-    }
-
-    /// The token that stops the server when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shared.shutdown.clone()
-    }
-}
+pub use hub::{Hub, Param, ParamType, Reply};
+pub use lifetime::HubLifetime;
+pub use request::RequestInfo;
+pub use server::{MockServer, ServerBuilder};
+pub use signalr_protocol::{HubMessage, TransportKind, Value};
+pub use transport::SUPPORTED_TRANSPORTS;

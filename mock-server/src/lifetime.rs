@@ -9,19 +9,19 @@ use bytes::Bytes;
 use signalr_protocol::{HubMessage, HubProtocol, Value};
 use tokio::sync::oneshot;
 
-use crate::connection::ConnHandle;
-use crate::faults::Fault;
-use crate::FaultSet;
+use crate::error::ClientResultError;
+use crate::faults::{Fault, FaultSet};
+use crate::handle::ConnHandle;
 
 /// A message sent to many connections: encoded at most once per protocol.
-pub struct SharedMessage {
+pub(crate) struct SharedMessage {
     msg: HubMessage,
     encoded: [OnceLock<Bytes>; 2],
 }
 
 impl SharedMessage {
     /// Wraps a message.
-    pub fn new(msg: HubMessage) -> Self {
+    pub(crate) fn new(msg: HubMessage) -> Self {
         Self {
             msg,
             encoded: [OnceLock::new(), OnceLock::new()],
@@ -35,17 +35,6 @@ impl SharedMessage {
         };
         slot.get_or_init(|| conn.encode(&self.msg)).clone()
     }
-}
-
-/// Why a client result failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientResultError {
-    /// The client answered with an error Completion (surfaces as `HubException`).
-    Client(String),
-    /// The connection is gone or went away (`IOException`).
-    Connection(String),
-    /// Nobody answered in time (`HubException: Invocation canceled by the server.`).
-    Canceled,
 }
 
 struct PendingResult {
@@ -63,7 +52,8 @@ pub(crate) enum ResultRouting {
     Unknown,
 }
 
-/// Per-hub registry.
+/// A hub's connections, groups and users (`Clients`, `Groups`), and the client results its
+/// methods wait for.
 #[derive(Default)]
 pub struct HubLifetime {
     connections: RwLock<HashMap<String, Arc<ConnHandle>>>,
@@ -160,8 +150,16 @@ impl HubLifetime {
     }
 
     /// The connection with this id.
-    pub fn connection(&self, id: &str) -> Option<Arc<ConnHandle>> {
+    pub(crate) fn connection(&self, id: &str) -> Option<Arc<ConnHandle>> {
         self.connections.read().ok()?.get(id).cloned()
+    }
+
+    /// Whether a connection with this id is connected.
+    pub fn is_connected(&self, id: &str) -> bool {
+        self.connections
+            .read()
+            .map(|c| c.contains_key(id))
+            .unwrap_or(false)
     }
 
     /// `Groups.AddToGroupAsync`: idempotent; unknown connections are ignored.
@@ -200,7 +198,7 @@ impl HubLifetime {
     fn deliver(&self, targets: impl IntoIterator<Item = Arc<ConnHandle>>, msg: HubMessage) {
         let shared = SharedMessage::new(msg);
         for conn in targets {
-            conn.send_shared(&shared);
+            conn.send_bytes(shared.bytes_for(&conn));
         }
     }
 

@@ -172,13 +172,8 @@ async fn abrupt_disconnect_mid_invocation() {
             None,
         ))
         .await;
-        c.send(&invocation_with_streams(
-            Some("3"),
-            "UploadConcat",
-            vec![],
-            vec!["u"],
-        ))
-        .await;
+        c.send(&upload_invocation("3", "UploadConcat", vec!["u"]))
+            .await;
         // Drop the TCP connection without a Close frame.
         let tcp = c.ws.get_mut();
         if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = tcp {
@@ -186,7 +181,7 @@ async fn abrupt_disconnect_mid_invocation() {
         }
         drop(c);
         wait_until("the dropped connection is gone", || {
-            lifetime.connection(&id).is_none()
+            !lifetime.is_connected(&id)
         })
         .await;
     }

@@ -19,6 +19,24 @@ fn is_result_id(id: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// `InvokeCaller("Ask", [], timeout_ms)`: the hub asks the caller for a result.
+fn ask_caller(id: &str, timeout_ms: i64) -> HubMessage {
+    HubMessage::invoke(
+        id,
+        "InvokeCaller",
+        vec![s("Ask"), arr(vec![]), int(timeout_ms)],
+    )
+}
+
+/// `InvokeConnection(connection, "Ask", [], timeout_ms)`: the hub asks another connection.
+fn ask_connection(id: &str, connection: &str, timeout_ms: i64) -> HubMessage {
+    HubMessage::invoke(
+        id,
+        "InvokeConnection",
+        vec![s(connection), s("Ask"), arr(vec![]), int(timeout_ms)],
+    )
+}
+
 #[tokio::test]
 async fn invoke_caller_round_trip() {
     let srv = default_server().await;
@@ -46,12 +64,7 @@ async fn invoke_caller_round_trip() {
         );
         // A Completion without a result fails the wait (ClientResultsManager throws
         // `new HubException(null)`), so the hub method's caller gets an error.
-        c.send(&HubMessage::invoke(
-            "2",
-            "InvokeCaller",
-            vec![s("Ask"), arr(vec![]), int(0)],
-        ))
-        .await;
+        c.send(&ask_caller("2", 0)).await;
         let id2 = server_invocation(&mut c).await.invocation_id.unwrap();
         assert_ne!(id, id2, "each client result gets a fresh id");
         c.send(&void(&id2)).await;
@@ -102,12 +115,7 @@ async fn client_error_surfaces_as_hub_exception() {
     let srv = default_server().await;
     for p in HubProtocol::ALL {
         let mut c = Client::connect(&srv, "conformance", p).await;
-        c.send(&HubMessage::invoke(
-            "1",
-            "InvokeCaller",
-            vec![s("Ask"), arr(vec![]), int(0)],
-        ))
-        .await;
+        c.send(&ask_caller("1", 0)).await;
         let id = server_invocation(&mut c).await.invocation_id.unwrap();
         c.send(&err(&id, "Client didn't provide a result.")).await;
         assert_eq!(
@@ -125,12 +133,7 @@ async fn client_error_surfaces_as_hub_exception() {
 async fn waiting_for_a_result_does_not_block_the_connection() {
     let srv = default_server().await;
     let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    c.send(&HubMessage::invoke(
-        "1",
-        "InvokeCaller",
-        vec![s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
+    c.send(&ask_caller("1", 0)).await;
     let id = server_invocation(&mut c).await.invocation_id.unwrap();
     // The slot is given back while waiting: other invocations run.
     assert_eq!(c.invoke("2", "Echo", vec![int(2)]).await, ok("2", int(2)));
@@ -145,12 +148,7 @@ async fn disconnect_while_waiting() {
     let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
     let mut b = Client::connect(&srv, "conformance", HubProtocol::MessagePack).await;
     let b_id = b.server_connection_id().await;
-    a.send(&HubMessage::invoke(
-        "1",
-        "InvokeConnection",
-        vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
+    a.send(&ask_connection("1", &b_id, 0)).await;
     let inv = server_invocation(&mut b).await;
     assert!(is_result_id(inv.invocation_id.as_deref().unwrap()));
     b.close_socket().await;
@@ -184,12 +182,7 @@ async fn disconnect_while_waiting_without_detailed_errors() {
     let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
     let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
     let b_id = b.server_connection_id().await;
-    a.send(&HubMessage::invoke(
-        "1",
-        "InvokeConnection",
-        vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
+    a.send(&ask_connection("1", &b_id, 0)).await;
     server_invocation(&mut b).await;
     // Gone without a goodbye.
     drop(b);
@@ -207,12 +200,7 @@ async fn disconnect_while_waiting_without_detailed_errors() {
 async fn timeout_argument() {
     let srv = default_server().await;
     let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    c.send(&HubMessage::invoke(
-        "1",
-        "InvokeCaller",
-        vec![s("Ask"), arr(vec![]), int(200)],
-    ))
-    .await;
+    c.send(&ask_caller("1", 200)).await;
     let id = server_invocation(&mut c).await.invocation_id.unwrap();
     // Nobody answers. ASP.NET Core completes a canceled client result with a HubException,
     // whose text reaches the caller even without detailed errors.
@@ -239,12 +227,7 @@ async fn timeout_from_the_server_options() {
     })
     .await;
     let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    c.send(&HubMessage::invoke(
-        "1",
-        "InvokeCaller",
-        vec![s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
+    c.send(&ask_caller("1", 0)).await;
     server_invocation(&mut c).await;
     assert_eq!(
         c.expect_msg().await,
@@ -256,55 +239,38 @@ async fn timeout_from_the_server_options() {
     assert_no_panics();
 }
 
+/// A Completion for another connection's client result closes the intruder with an error
+/// (detailed or not, in the intruder's protocol); the result stays pending for its owner.
 #[tokio::test]
 async fn completion_from_the_wrong_connection_closes_it() {
-    let srv = detailed_server().await;
-    let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut intruder = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let b_id = b.server_connection_id().await;
-    let intruder_id = intruder.server_connection_id().await;
-    a.send(&HubMessage::invoke(
-        "1",
-        "InvokeConnection",
-        vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
-    let id = server_invocation(&mut b).await.invocation_id.unwrap();
-    intruder.send(&ok(&id, s("forged"))).await;
-    let text = format!(
-        "Connection closed with an error. InvalidOperationException: Connection ID '{intruder_id}' is not valid for invocation ID '{id}'."
-    );
-    intruder
-        .expect_close_bytes(&json_close(Some(&text), true))
-        .await;
-    // The result is still pending for b.
-    b.send(&ok(&id, s("genuine"))).await;
-    assert_eq!(a.expect_msg().await, ok("1", s("genuine")));
-    assert_no_panics();
-}
-
-#[tokio::test]
-async fn completion_from_the_wrong_connection_without_detailed_errors() {
-    let srv = default_server().await;
-    let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    let mut intruder = Client::connect(&srv, "conformance", HubProtocol::MessagePack).await;
-    let b_id = b.server_connection_id().await;
-    a.send(&HubMessage::invoke(
-        "1",
-        "InvokeConnection",
-        vec![s(&b_id), s("Ask"), arr(vec![]), int(0)],
-    ))
-    .await;
-    let id = server_invocation(&mut b).await.invocation_id.unwrap();
-    intruder.send(&ok(&id, s("forged"))).await;
-    // MessagePack Close: [7, "Connection closed with an error.", true].
-    intruder
-        .expect_close_bytes(&msgpack_close_with_error(
-            "Connection closed with an error.",
-            true,
-        ))
-        .await;
+    for (detailed, intruder_protocol) in
+        [(true, HubProtocol::Json), (false, HubProtocol::MessagePack)]
+    {
+        let srv = if detailed {
+            detailed_server().await
+        } else {
+            default_server().await
+        };
+        let mut a = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+        let mut b = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+        let mut intruder = Client::connect(&srv, "conformance", intruder_protocol).await;
+        let b_id = b.server_connection_id().await;
+        let intruder_id = intruder.server_connection_id().await;
+        a.send(&ask_connection("1", &b_id, 0)).await;
+        let id = server_invocation(&mut b).await.invocation_id.unwrap();
+        intruder.send(&ok(&id, s("forged"))).await;
+        let close = if detailed {
+            json_close(Some(&format!(
+                "Connection closed with an error. InvalidOperationException: Connection ID '{intruder_id}' is not valid for invocation ID '{id}'."
+            )), true)
+        } else {
+            // MessagePack Close: [7, "Connection closed with an error.", true].
+            msgpack_close_with_error("Connection closed with an error.", true)
+        };
+        intruder.expect_close_bytes(&close).await;
+        // The result is still pending for b.
+        b.send(&ok(&id, s("genuine"))).await;
+        assert_eq!(a.expect_msg().await, ok("1", s("genuine")));
+    }
     assert_no_panics();
 }

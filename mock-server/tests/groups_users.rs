@@ -341,7 +341,7 @@ async fn a_closed_connection_leaves_its_groups() {
     b.c.close_socket().await;
     drop(b);
     wait_until("the closed connection is gone", || {
-        lifetime.connection(&b_id).is_none()
+        !lifetime.is_connected(&b_id)
     })
     .await;
     run(&mut a, "SendToGroup", vec![s("g"), s("G"), int(1)]).await;

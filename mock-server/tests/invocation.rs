@@ -384,13 +384,8 @@ async fn stream_count_mismatch() {
             "An unexpected error occurred invoking 'UploadConcat' on the server. HubException: Client sent 0 stream(s), Hub method expects 1."
         )
     );
-    c.send(&invocation_with_streams(
-        Some("2"),
-        "UploadConcat",
-        vec![],
-        vec!["a", "b"],
-    ))
-    .await;
+    c.send(&upload_invocation("2", "UploadConcat", vec!["a", "b"]))
+        .await;
     assert_eq!(
         c.expect_msg().await,
         err(

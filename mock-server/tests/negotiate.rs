@@ -2,8 +2,7 @@
 mod common;
 
 use common::*;
-use signalr_mock::hubs::SUPPORTED_TRANSPORTS;
-use signalr_mock::transport::TransportKind;
+use signalr_mock::{TransportKind, SUPPORTED_TRANSPORTS};
 use signalr_protocol::NegotiateResponse;
 
 fn is_id(s: &str) -> bool {
@@ -91,11 +90,7 @@ async fn version_1_token_differs_from_id() {
 #[tokio::test]
 async fn response_headers_and_version_clamping() {
     let srv = default_server().await;
-    let r = http()
-        .post(format!(
-            "{}/negotiate?negotiateVersion=5",
-            srv.hub_url("conformance")
-        ))
+    let r = negotiate_request(&srv, "conformance", "negotiateVersion=5")
         .send()
         .await
         .unwrap();
@@ -179,11 +174,7 @@ async fn paths_are_case_insensitive() {
 #[tokio::test]
 async fn cors_echoes_origin_and_allows_credentials() {
     let srv = default_server().await;
-    let r = http()
-        .post(format!(
-            "{}/negotiate?negotiateVersion=1",
-            srv.hub_url("testhub")
-        ))
+    let r = negotiate_request(&srv, "testhub", "negotiateVersion=1")
         .header("Origin", "http://localhost:9876")
         .send()
         .await
@@ -199,11 +190,7 @@ async fn cors_echoes_origin_and_allows_credentials() {
         "true"
     );
     // Without an Origin there are no CORS headers.
-    let r = http()
-        .post(format!(
-            "{}/negotiate?negotiateVersion=1",
-            srv.hub_url("testhub")
-        ))
+    let r = negotiate_request(&srv, "testhub", "negotiateVersion=1")
         .send()
         .await
         .unwrap();
@@ -250,11 +237,7 @@ async fn cors_preflight_is_204_echoing_method_and_headers() {
 #[tokio::test]
 async fn testhub_negotiate_sets_cookies() {
     let srv = default_server().await;
-    let r = http()
-        .post(format!(
-            "{}/negotiate?negotiateVersion=1",
-            srv.hub_url("testhub")
-        ))
+    let r = negotiate_request(&srv, "testhub", "negotiateVersion=1")
         .send()
         .await
         .unwrap();
@@ -314,11 +297,7 @@ async fn testhub_without_websockets_advertises_what_it_serves() {
 #[tokio::test]
 async fn authorized_hub_needs_a_token() {
     let srv = default_server().await;
-    let r = http()
-        .post(format!(
-            "{}/negotiate?negotiateVersion=1",
-            srv.hub_url("authorizedhub")
-        ))
+    let r = negotiate_request(&srv, "authorizedhub", "negotiateVersion=1")
         .send()
         .await
         .unwrap();
@@ -340,11 +319,7 @@ async fn authorized_hub_needs_a_token() {
         .await
         .unwrap();
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
-    let r = http()
-        .post(format!(
-            "{}/negotiate?negotiateVersion=1",
-            srv.hub_url("authorizedhub")
-        ))
+    let r = negotiate_request(&srv, "authorizedhub", "negotiateVersion=1")
         .bearer_auth(&token)
         .send()
         .await

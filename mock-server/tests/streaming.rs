@@ -208,13 +208,8 @@ async fn upload_concat() {
     let srv = default_server().await;
     for p in HubProtocol::ALL {
         let mut c = Client::connect(&srv, "conformance", p).await;
-        c.send(&invocation_with_streams(
-            Some("1"),
-            "UploadConcat",
-            vec![],
-            vec!["u"],
-        ))
-        .await;
+        c.send(&upload_invocation("1", "UploadConcat", vec!["u"]))
+            .await;
         for piece in ["B", "E", "A", "N", "E", "D"] {
             c.send(&HubMessage::stream_item("u", s(piece))).await;
         }
@@ -230,13 +225,8 @@ async fn upload_collect_keeps_item_types() {
     let srv = default_server().await;
     for p in HubProtocol::ALL {
         let mut c = Client::connect(&srv, "conformance", p).await;
-        c.send(&invocation_with_streams(
-            Some("1"),
-            "UploadCollect",
-            vec![],
-            vec!["u"],
-        ))
-        .await;
+        c.send(&upload_invocation("1", "UploadCollect", vec!["u"]))
+            .await;
         let items = vec![
             int(1),
             s("two"),
@@ -257,13 +247,8 @@ async fn upload_collect_keeps_item_types() {
 async fn two_uploads_interleaved() {
     let srv = default_server().await;
     let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    c.send(&invocation_with_streams(
-        Some("1"),
-        "UploadCollectTwo",
-        vec![],
-        vec!["a", "b"],
-    ))
-    .await;
+    c.send(&upload_invocation("1", "UploadCollectTwo", vec!["a", "b"]))
+        .await;
     for i in 0..4 {
         c.send(&HubMessage::stream_item("b", int(10 + i))).await;
         c.send(&HubMessage::stream_item("a", int(i))).await;
@@ -288,13 +273,8 @@ async fn upload_completed_with_an_error() {
     let srv = default_server().await;
     for p in HubProtocol::ALL {
         let mut c = Client::connect(&srv, "conformance", p).await;
-        c.send(&invocation_with_streams(
-            Some("1"),
-            "UploadConcat",
-            vec![],
-            vec!["u"],
-        ))
-        .await;
+        c.send(&upload_invocation("1", "UploadConcat", vec!["u"]))
+            .await;
         c.send(&HubMessage::stream_item("u", s("partial"))).await;
         c.send(&err("u", "Something bad")).await;
         assert_eq!(
@@ -353,13 +333,8 @@ async fn items_for_unknown_streams_are_ignored() {
 async fn items_after_the_upload_ended_are_ignored() {
     let srv = default_server().await;
     let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    c.send(&invocation_with_streams(
-        Some("1"),
-        "UploadConcat",
-        vec![],
-        vec!["u"],
-    ))
-    .await;
+    c.send(&upload_invocation("1", "UploadConcat", vec!["u"]))
+        .await;
     c.send(&HubMessage::stream_item("u", s("a"))).await;
     c.send(&void("u")).await;
     assert_eq!(c.expect_msg().await, ok("1", s("a")));

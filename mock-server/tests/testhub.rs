@@ -98,25 +98,15 @@ async fn infinite_stream_cancel_and_streaming_concat() {
         got,
         vec![HubMessage::send("StreamCanceled", vec![]), void("1")]
     );
-    c.send(&invocation_with_streams(
-        Some("2"),
-        "StreamingConcat",
-        vec![],
-        vec!["u"],
-    ))
-    .await;
+    c.send(&upload_invocation("2", "StreamingConcat", vec!["u"]))
+        .await;
     for piece in ["Hello", " ", "world", "!"] {
         c.send(&HubMessage::stream_item("u", s(piece))).await;
     }
     c.send(&void("u")).await;
     assert_eq!(c.expect_msg().await, ok("2", s("Hello world!")));
-    c.send(&invocation_with_streams(
-        Some("3"),
-        "StreamingConcat",
-        vec![],
-        vec!["v"],
-    ))
-    .await;
+    c.send(&upload_invocation("3", "StreamingConcat", vec!["v"]))
+        .await;
     c.send(&err("v", "Something bad")).await;
     assert_eq!(
         c.expect_msg().await,

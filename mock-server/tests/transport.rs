@@ -2,8 +2,7 @@
 mod common;
 
 use common::*;
-use signalr_mock::hubs::SUPPORTED_TRANSPORTS;
-use signalr_mock::transport::TransportKind;
+use signalr_mock::{TransportKind, SUPPORTED_TRANSPORTS};
 use signalr_protocol::{HubProtocol, Value};
 
 #[tokio::test]

@@ -22,9 +22,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts `mock-hub --port 0 <args>` and waits for its address.
+    /// Starts `mock-hub --port 0 <args>` and waits for its address. `MOCK_HUB` names another
+    /// mock-hub binary (e.g. an older build, to compare both under the same load generator).
     pub fn start(args: &[&str]) -> Hub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mock-hub"))
+        let bin =
+            std::env::var("MOCK_HUB").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mock-hub").to_owned());
+        let mut child = Command::new(bin)
             .args(["--port", "0"])
             .args(args)
             .env("RUST_LOG", "warn")

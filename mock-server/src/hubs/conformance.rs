@@ -7,15 +7,16 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use signalr_protocol::{HubMessage, Value};
 
-use super::{arg_int, arg_str, arg_strings, invalid_operation, p};
+use super::helpers::{arg_int, arg_str, arg_strings, p};
 use crate::config::MockConfig;
-use crate::hub::{Hub, HubError, Param, ParamType as T};
+use crate::error::HubError;
+use crate::hub::{Hub, Param, ParamType as T};
 
 /// Version of `fixtures/contract/CONTRACT.md` this hub implements.
-pub const CONTRACT_VERSION: &str = "1.0";
+pub(crate) const CONTRACT_VERSION: &str = "1.0";
 
 /// Optional features a target may lack; `Describe` lists what this one has.
-pub const FEATURES: &[&str] = &[
+pub(crate) const FEATURES: &[&str] = &[
     "echo",
     "typed-binding",
     "errors",
@@ -47,7 +48,7 @@ fn describe(cfg: &MockConfig) -> Value {
         (
             "transports",
             Value::Array(
-                super::SUPPORTED_TRANSPORTS
+                crate::transport::SUPPORTED_TRANSPORTS
                     .iter()
                     .map(|t| Value::string(t.name()))
                     .collect(),
@@ -84,20 +85,18 @@ fn describe(cfg: &MockConfig) -> Value {
 }
 
 /// The conformance hub.
-pub fn hub(cfg: &MockConfig) -> Hub {
+pub(crate) fn hub(cfg: &MockConfig) -> Hub {
     let mut h = Hub::new(cfg.enable_detailed_errors);
     let description = describe(cfg);
     h.on_connected(|call| match call.request().query_param("failOnConnect") {
-        Some(msg) => Err(invalid_operation(msg)),
+        Some(msg) => Err(HubError::invalid_operation(msg)),
         None => Ok(()),
     });
     h.sync("Describe", &[], move |_, _| Ok(Some(description.clone())));
 
     // Values and results.
-    h.sync("Echo", &[p(T::Any)], |_, mut a| Ok(Some(a.remove(0))));
-    h.sync("EchoString", &[p(T::String)], |_, mut a| {
-        Ok(Some(a.remove(0)))
-    });
+    h.sync("Echo", &[p(T::Any)], super::helpers::echo_first);
+    h.sync("EchoString", &[p(T::String)], super::helpers::echo_first);
     h.sync("Add", &[p(T::Int32), p(T::Int32)], |_, a| {
         Ok(Some(Value::Int(arg_int(&a, 0) + arg_int(&a, 1))))
     });
@@ -121,7 +120,9 @@ pub fn hub(cfg: &MockConfig) -> Hub {
 
     // Errors.
     h.sync("Throw", &[p(T::String)], |_, a| {
-        Err(invalid_operation(arg_str(&a, 0).unwrap_or_default()))
+        Err(HubError::invalid_operation(
+            arg_str(&a, 0).unwrap_or_default(),
+        ))
     });
     h.sync("ThrowHubException", &[p(T::String)], |_, a| {
         Err(HubError::hub(arg_str(&a, 0).unwrap_or_default()))
@@ -159,7 +160,9 @@ pub fn hub(cfg: &MockConfig) -> Hub {
         let msg = arg_str(&a, 1).unwrap_or_default().to_owned();
         Ok(stream::iter(0..count)
             .map(|i| Ok(Value::Int(i)))
-            .chain(stream::once(async move { Err(invalid_operation(msg)) }))
+            .chain(stream::once(async move {
+                Err(HubError::invalid_operation(msg))
+            }))
             .boxed())
     });
     h.streaming(
@@ -175,26 +178,16 @@ pub fn hub(cfg: &MockConfig) -> Hub {
         },
     );
     h.streaming("FailingStream", &[p(T::String)], |_, a| {
-        Err(invalid_operation(arg_str(&a, 0).unwrap_or_default()))
+        Err(HubError::invalid_operation(
+            arg_str(&a, 0).unwrap_or_default(),
+        ))
     });
     h.streaming("EmptyStream", &[], |_, _| Ok(stream::empty().boxed()));
-    h.streaming("InfiniteStream", &[], |call, _| {
-        let token = call.cancellation().clone();
-        let c = call.clone();
-        tokio::spawn(async move {
-            token.cancelled().await;
-            // Tell the caller the cancellation reached the hub (if it is still connected).
-            c.lifetime().send_connections(
-                &[c.connection_id()],
-                HubMessage::send("StreamCanceled", vec![]),
-            );
-        });
-        Ok(stream::pending().boxed())
-    });
+    h.streaming("InfiniteStream", &[], super::helpers::infinite_stream);
 
     // Client-to-server streams.
     h.asynchronous("UploadConcat", &[Param::Upload(T::String)], |call, _| {
-        super::concat_upload(call)
+        super::helpers::concat_upload(call)
     });
     h.asynchronous(
         "UploadCollect",
@@ -202,7 +195,7 @@ pub fn hub(cfg: &MockConfig) -> Hub {
         |call, _| async move {
             let mut up = call
                 .take_upload(0)
-                .ok_or_else(|| invalid_operation("no stream"))?;
+                .ok_or_else(|| HubError::invalid_operation("no stream"))?;
             let mut items = Vec::new();
             while let Some(item) = up.next().await {
                 items.push(item?);
@@ -218,7 +211,7 @@ pub fn hub(cfg: &MockConfig) -> Hub {
             for i in 0..2 {
                 let mut up = call
                     .take_upload(i)
-                    .ok_or_else(|| invalid_operation("no stream"))?;
+                    .ok_or_else(|| HubError::invalid_operation("no stream"))?;
                 let mut items = Vec::new();
                 while let Some(item) = up.next().await {
                     items.push(item?);
@@ -231,7 +224,7 @@ pub fn hub(cfg: &MockConfig) -> Hub {
     h.streaming("UploadEcho", &[Param::Upload(T::Any)], |call, _| {
         let up = call
             .take_upload(0)
-            .ok_or_else(|| invalid_operation("no stream"))?;
+            .ok_or_else(|| HubError::invalid_operation("no stream"))?;
         Ok(stream::unfold(up, |mut up| async move {
             up.next().await.map(|item| (item, up))
         })
@@ -260,7 +253,9 @@ pub fn hub(cfg: &MockConfig) -> Hub {
     let group_name = |a: &[Value]| -> Result<String, HubError> {
         match arg_str(a, 0) {
             Some(g) if !g.is_empty() => Ok(g.to_owned()),
-            _ => Err(invalid_operation("Cannot send to an empty group name.")),
+            _ => Err(HubError::invalid_operation(
+                "Cannot send to an empty group name.",
+            )),
         }
     };
     h.sync("SendToAll", &[p(T::String), p(T::Any)], |call, a| {
@@ -326,7 +321,9 @@ pub fn hub(cfg: &MockConfig) -> Hub {
                         .is_some_and(|arr| arr.iter().any(Value::is_null))
                 })
             {
-                return Err(invalid_operation("Cannot send to an empty group name."));
+                return Err(HubError::invalid_operation(
+                    "Cannot send to an empty group name.",
+                ));
             }
             let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
             call.lifetime().send_groups(&groups, msg(&a, 1));

@@ -2,24 +2,18 @@
 
 use std::sync::Arc;
 
-use signalr_protocol::Value;
+use signalr_protocol::TransportKind;
 
 use crate::config::MockConfig;
-use crate::http::{Endpoint, EndpointKind};
-use crate::hub::{HubError, Param, ParamType};
+use crate::endpoint::{Endpoint, EndpointKind};
+use crate::faults::FaultSet;
+use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
-use crate::transport::TransportKind;
-use crate::FaultSet;
+use crate::transport::SUPPORTED_TRANSPORTS;
 
-pub mod conformance;
-pub mod testhub;
-
-/// Transports this build implements.
-pub const SUPPORTED_TRANSPORTS: &[TransportKind] = &[
-    TransportKind::WebSockets,
-    TransportKind::ServerSentEvents,
-    TransportKind::LongPolling,
-];
+pub(crate) mod conformance;
+mod helpers;
+pub(crate) mod testhub;
 
 fn supported(wanted: &[TransportKind]) -> Vec<TransportKind> {
     wanted
@@ -29,8 +23,13 @@ fn supported(wanted: &[TransportKind]) -> Vec<TransportKind> {
         .collect()
 }
 
-/// Every endpoint, in matching order.
-pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoint>> {
+/// Every endpoint, in matching order: the built-in ones, then `extra` (hubs of the embedding
+/// application) at paths not taken yet.
+pub(crate) fn endpoints(
+    config: &MockConfig,
+    faults: FaultSet,
+    extra: Vec<(String, Hub)>,
+) -> Vec<Arc<Endpoint>> {
     let all = [
         TransportKind::WebSockets,
         TransportKind::ServerSentEvents,
@@ -40,7 +39,7 @@ pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoi
     let test_hub = Arc::new(testhub::test_hub());
     let test_lifetime = Arc::new(HubLifetime::new(faults));
     let hub = |path: &str,
-               hub: Arc<crate::hub::Hub>,
+               hub: Arc<Hub>,
                lifetime: Arc<HubLifetime>,
                transports: &[TransportKind],
                auth: bool,
@@ -53,7 +52,7 @@ pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoi
             test_app,
         })
     };
-    vec![
+    let mut endpoints = vec![
         hub(
             "/conformance",
             conformance,
@@ -101,52 +100,12 @@ pub(crate) fn endpoints(config: &MockConfig, faults: FaultSet) -> Vec<Arc<Endpoi
             require_auth: false,
             test_app: true,
         }),
-    ]
-}
-
-/// Shorthand for a value parameter.
-pub(crate) const fn p(t: ParamType) -> Param {
-    Param::Value(t)
-}
-
-/// The string argument at `i` (binding already checked the type; null → None).
-pub(crate) fn arg_str(args: &[Value], i: usize) -> Option<&str> {
-    args.get(i).and_then(Value::as_str)
-}
-
-/// The integer argument at `i`.
-pub(crate) fn arg_int(args: &[Value], i: usize) -> i64 {
-    args.get(i).and_then(Value::as_i64).unwrap_or(0)
-}
-
-/// The string-array argument at `i` (nulls dropped).
-pub(crate) fn arg_strings(args: &[Value], i: usize) -> Vec<String> {
-    args.get(i)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A method taking one upload stream of strings and returning them concatenated (`UploadConcat`
-/// on the conformance hub, `StreamingConcat` on the TestHub); non-string items are skipped.
-pub(crate) async fn concat_upload(call: crate::call::Call) -> Result<crate::hub::Reply, HubError> {
-    let mut up = call
-        .take_upload(0)
-        .ok_or_else(|| invalid_operation("no stream"))?;
-    let mut s = String::new();
-    while let Some(item) = up.next().await {
-        if let Some(t) = item?.as_str() {
-            s.push_str(t);
+    ];
+    for (path, h) in extra {
+        if endpoints.iter().all(|ep| ep.path != path) {
+            let lifetime = Arc::new(HubLifetime::new(faults));
+            endpoints.push(hub(&path, Arc::new(h), lifetime, &all, false, false));
         }
     }
-    Ok(Some(Value::String(s)))
-}
-
-/// `new InvalidOperationException(message)`.
-pub(crate) fn invalid_operation(message: impl Into<String>) -> HubError {
-    HubError::exception("InvalidOperationException", message)
+    endpoints
 }

@@ -5,10 +5,11 @@
 use futures_util::stream::{self, StreamExt};
 use signalr_protocol::{HubProtocol, Timestamp, Value};
 
-use super::{arg_str, invalid_operation, p};
+use super::helpers::{arg_str, p};
 use crate::auth::NAME_IDENTIFIER;
 use crate::call::Call;
-use crate::hub::{Hub, HubError, Param, ParamType as T};
+use crate::error::HubError;
+use crate::hub::{Hub, Param, ParamType as T};
 
 /// A property of a bound .NET object: System.Text.Json reads names case-insensitively (JSON),
 /// MessagePack-CSharp's contractless resolver by exact member name.
@@ -57,9 +58,9 @@ fn complex_object(call: &Call, v: &Value) -> Value {
 }
 
 /// `TestHub`.
-pub fn test_hub() -> Hub {
+pub(crate) fn test_hub() -> Hub {
     let mut h = Hub::new(true);
-    h.sync("Echo", &[p(T::String)], |_, mut a| Ok(Some(a.remove(0))));
+    h.sync("Echo", &[p(T::String)], super::helpers::echo_first);
     h.sync("GetCallerConnectionId", &[], |call, _| {
         Ok(Some(Value::string(call.connection_id())))
     });
@@ -82,7 +83,9 @@ pub fn test_hub() -> Hub {
         }
     });
     h.sync("ThrowException", &[p(T::String)], |_, a| {
-        Err(invalid_operation(arg_str(&a, 0).unwrap_or_default()))
+        Err(HubError::invalid_operation(
+            arg_str(&a, 0).unwrap_or_default(),
+        ))
     });
     h.sync("InvokeWithString", &[p(T::String)], |call, a| {
         call.send_caller("Message", vec![a.first().cloned().unwrap_or(Value::Null)]);
@@ -109,24 +112,15 @@ pub fn test_hub() -> Hub {
     h.streaming("Stream", &[], |_, _| {
         Ok(stream::iter(["a", "b", "c"].map(|s| Ok(Value::string(s)))).boxed())
     });
-    h.streaming("InfiniteStream", &[], |call, _| {
-        let token = call.cancellation().clone();
-        let c = call.clone();
-        tokio::spawn(async move {
-            token.cancelled().await;
-            c.lifetime().send_connections(
-                &[c.connection_id()],
-                signalr_protocol::HubMessage::send("StreamCanceled", vec![]),
-            );
-        });
-        Ok(stream::pending().boxed())
-    });
+    h.streaming("InfiniteStream", &[], super::helpers::infinite_stream);
     h.asynchronous("StreamingConcat", &[Param::Upload(T::String)], |call, _| {
-        super::concat_upload(call)
+        super::helpers::concat_upload(call)
     });
     h.streaming("EmptyStream", &[], |_, _| Ok(stream::empty().boxed()));
     h.streaming("StreamThrowException", &[p(T::String)], |_, a| {
-        Err(invalid_operation(arg_str(&a, 0).unwrap_or_default()))
+        Err(HubError::invalid_operation(
+            arg_str(&a, 0).unwrap_or_default(),
+        ))
     });
     h.sync("GetActiveTransportName", &[], |call, _| {
         Ok(Some(Value::string(call.transport().name())))
@@ -183,9 +177,9 @@ pub fn test_hub() -> Hub {
 }
 
 /// `HubWithAuthorization` (the endpoint requires a token).
-pub fn authorized_hub() -> Hub {
+pub(crate) fn authorized_hub() -> Hub {
     let mut h = Hub::new(true);
-    h.sync("Echo", &[p(T::String)], |_, mut a| Ok(Some(a.remove(0))));
+    h.sync("Echo", &[p(T::String)], super::helpers::echo_first);
     h.sync("GetUserNameIdentifier", &[], |call, _| {
         Ok(Some(Value::string(
             call.request()
@@ -209,10 +203,10 @@ pub fn authorized_hub() -> Hub {
 }
 
 /// `UncreatableHub`: its constructor cannot be satisfied, so the connection fails on connect.
-pub fn uncreatable_hub() -> Hub {
+pub(crate) fn uncreatable_hub() -> Hub {
     let mut h = Hub::new(true);
     h.on_connected(|_| {
-        Err(invalid_operation(
+        Err(HubError::invalid_operation(
             "Unable to resolve service for type 'System.Object' while attempting to activate 'FunctionalTests.UncreatableHub'.",
         ))
     });

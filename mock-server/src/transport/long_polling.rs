@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Received, Transport, TransportKind};
 
 /// State shared by the hub connection and the poll requests.
-pub struct LongPollState {
+pub(crate) struct LongPollState {
     buf: Mutex<Vec<u8>>,
     data: Notify,
     /// The hub connection ended.
@@ -33,7 +33,7 @@ pub struct LongPollState {
 
 impl LongPollState {
     /// New state; `max_buffered` bytes may wait for a poll before sends fail.
-    pub fn new(max_buffered: usize) -> Self {
+    pub(crate) fn new(max_buffered: usize) -> Self {
         Self {
             buf: Mutex::new(Vec::new()),
             data: Notify::new(),
@@ -48,7 +48,7 @@ impl LongPollState {
 }
 
 /// Headers every poll response carries (ASP.NET Core 7+).
-pub fn no_cache(r: &mut Response) {
+pub(crate) fn no_cache(r: &mut Response) {
     let h = r.headers_mut();
     h.insert(
         header::CACHE_CONTROL,
@@ -70,12 +70,12 @@ fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Res
 }
 
 /// The immediate answer to the first poll: 200, `application/octet-stream`, no body.
-pub fn first_poll() -> Response {
+fn first_poll() -> Response {
     with_type(StatusCode::OK, Bytes::new(), "application/octet-stream")
 }
 
 /// The answer to a poll on a connection that is over: 204.
-pub fn ended_poll() -> Response {
+pub(crate) fn ended_poll() -> Response {
     with_type(StatusCode::NO_CONTENT, Bytes::new(), "text/plain")
 }
 
@@ -91,7 +91,7 @@ impl Drop for PollGuard<'_> {
 }
 
 /// Serves one poll: data, an empty 200 on timeout, or 204 when superseded or over.
-pub async fn poll(state: &LongPollState, timeout: Duration) -> Response {
+pub(crate) async fn poll(state: &LongPollState, timeout: Duration) -> Response {
     let mut generation = state.generation.subscribe();
     let mine = {
         let mut g = 0;
@@ -140,8 +140,19 @@ pub async fn poll(state: &LongPollState, timeout: Duration) -> Response {
     }
 }
 
+/// Starts a Long Polling connection over `state`, fed by `inbound` POSTs: the transport and the
+/// immediate answer to the first poll.
+pub(crate) fn start(
+    state: std::sync::Arc<LongPollState>,
+    inbound: mpsc::Receiver<Received>,
+    disconnect_timeout: Duration,
+) -> (LongPollingTransport, Response) {
+    let t = LongPollingTransport::new(inbound, state, disconnect_timeout);
+    (t, first_poll())
+}
+
 /// The hub connection's side of a Long Polling connection.
-pub struct LongPollingTransport {
+pub(crate) struct LongPollingTransport {
     inbound: mpsc::Receiver<Received>,
     state: std::sync::Arc<LongPollState>,
     disconnect_timeout: Duration,
@@ -149,7 +160,7 @@ pub struct LongPollingTransport {
 
 impl LongPollingTransport {
     /// A transport over `state`, receiving POST bodies from `inbound`.
-    pub fn new(
+    fn new(
         inbound: mpsc::Receiver<Received>,
         state: std::sync::Arc<LongPollState>,
         disconnect_timeout: Duration,
@@ -180,8 +191,8 @@ impl Transport for LongPollingTransport {
                 Instant::now() + self.disconnect_timeout
             };
             tokio::select! {
-                r = self.inbound.recv() => return r.unwrap_or(Received::Closed { graceful: false }),
-                _ = self.state.deleted.cancelled() => return Received::Closed { graceful: false },
+                r = self.inbound.recv() => return r.unwrap_or(Received::Closed),
+                _ = self.state.deleted.cancelled() => return Received::Closed,
                 _ = tokio::time::sleep_until(idle_until) => {
                     let idle = self.state.polling.load(Ordering::SeqCst) == 0
                         && self
@@ -191,7 +202,7 @@ impl Transport for LongPollingTransport {
                             .map(|t| t.elapsed() >= self.disconnect_timeout)
                             .unwrap_or(true);
                     if idle {
-                        return Received::Closed { graceful: false };
+                        return Received::Closed;
                     }
                 }
             }

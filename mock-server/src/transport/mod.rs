@@ -1,7 +1,7 @@
 //! Transports turn an HTTP exchange into a duplex byte stream for the hub connection.
 //!
-//! The hub connection ([`crate::connection`]) only sees [`Transport`]: bytes in, framed bytes
-//! out, and whether the peer left gracefully. WebSockets implement it over one socket;
+//! The hub connection (the `connection` room) only sees [`Transport`]: bytes in, framed bytes
+//! out, and when the peer leaves. WebSockets implement it over one socket;
 //! Server-Sent Events and Long Polling implement it over channels fed by HTTP requests.
 
 use std::future::Future;
@@ -9,26 +9,30 @@ use std::future::Future;
 use bytes::Bytes;
 use signalr_protocol::TransferFormat;
 
-pub mod long_polling;
-pub mod sse;
-pub mod websockets;
+pub(crate) mod long_polling;
+pub(crate) mod sse;
+pub(crate) mod websockets;
 
-pub use signalr_protocol::TransportKind;
+use signalr_protocol::TransportKind;
+
+/// Transports this build implements.
+pub const SUPPORTED_TRANSPORTS: &[TransportKind] = &[
+    TransportKind::WebSockets,
+    TransportKind::ServerSentEvents,
+    TransportKind::LongPolling,
+];
 
 /// What the peer did.
 #[derive(Debug)]
-pub enum Received {
+pub(crate) enum Received {
     /// Bytes (message boundaries mean nothing).
     Data(Bytes),
-    /// The peer closed (`graceful`: a WebSocket Close frame, an SSE/LP DELETE … ).
-    Closed {
-        /// Whether the peer said goodbye rather than vanishing.
-        graceful: bool,
-    },
+    /// The peer closed (a WebSocket Close frame, a DELETE) or vanished.
+    Closed,
 }
 
 /// A duplex byte stream to one client.
-pub trait Transport: Send + 'static {
+pub(crate) trait Transport: Send + 'static {
     /// Which transport this is.
     fn kind(&self) -> TransportKind;
 

@@ -1,6 +1,9 @@
 //! Server-Sent Events: the server writes `text/event-stream` events on one long GET; the client
 //! sends with POSTs. Text only.
 
+use axum::body::Body;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use signalr_protocol::TransferFormat;
@@ -12,14 +15,14 @@ use super::{Received, Transport, TransportKind};
 const EVENTS_IN_FLIGHT: usize = 64;
 
 /// The hub connection's side of an SSE connection.
-pub struct SseTransport {
+pub(crate) struct SseTransport {
     inbound: mpsc::Receiver<Received>,
     out: Option<mpsc::Sender<Bytes>>,
 }
 
 /// Formats one chunk as an SSE event: each `\n`-separated line as `data: <line>\r\n`
 /// (a trailing `\r` dropped), then `\r\n` (`ServerSentEventsMessageFormatter`).
-pub fn format_event(payload: &[u8]) -> Vec<u8> {
+fn format_event(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 16);
     if payload.is_empty() {
         out.extend_from_slice(b"\r\n");
@@ -40,8 +43,30 @@ pub fn format_event(payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Starts an SSE connection: the transport and the streaming response (headers as
+/// `ServerSentEventsServerTransport` sets them).
+pub(crate) fn start(inbound: mpsc::Receiver<Received>) -> (SseTransport, Response) {
+    let (t, body) = sse(inbound);
+    let mut r = Response::new(Body::from_stream(body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache,no-store"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    (t, r)
+}
+
 /// Creates the transport and the response body stream (`:\r\n` first, then events).
-pub fn sse(
+fn sse(
     inbound: mpsc::Receiver<Received>,
 ) -> (
     SseTransport,
@@ -73,9 +98,9 @@ impl Transport for SseTransport {
             return std::future::pending().await;
         };
         tokio::select! {
-            r = self.inbound.recv() => r.unwrap_or(Received::Closed { graceful: false }),
+            r = self.inbound.recv() => r.unwrap_or(Received::Closed),
             // The client went away (the response body was dropped).
-            _ = out.closed() => Received::Closed { graceful: false },
+            _ = out.closed() => Received::Closed,
         }
     }
 

@@ -1,9 +1,13 @@
 //! WebSockets: one socket, text frames for JSON and binary frames for MessagePack; the server
 //! ignores the opcode and frame boundaries of what it receives.
 
+use std::future::Future;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use signalr_protocol::TransferFormat;
@@ -13,8 +17,39 @@ use super::{Received, Transport, TransportKind};
 /// How long to wait for the client's Close frame after sending ours (`WebSocketOptions.CloseTimeout`).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest message and frame accepted (a hub message is at most 32 KB by default; the limit
+/// that matters is the hub's own, applied by the connection).
+const MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// Accepts a WebSocket upgrade: `run` gets the transport once the upgrade completes,
+/// `on_failed` runs if it does not. `Err` is the response refusing a request that is not a
+/// valid upgrade. `read_buffer_size` is allocated per connection up front: it is what an idle
+/// WebSocket costs.
+pub(crate) async fn accept<F, Fut>(
+    parts: &mut Parts,
+    read_buffer_size: usize,
+    close_code: u16,
+    on_failed: impl FnOnce() + Send + 'static,
+    run: F,
+) -> Result<Response, Response>
+where
+    F: FnOnce(WebSocketTransport) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(upgrade
+        .read_buffer_size(read_buffer_size.max(256))
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE_SIZE)
+        .max_frame_size(MAX_MESSAGE_SIZE)
+        .on_failed_upgrade(move |_| on_failed())
+        .on_upgrade(move |ws| run(WebSocketTransport::new(ws, close_code))))
+}
+
 /// A WebSocket carrying one hub (or raw) connection.
-pub struct WebSocketTransport {
+pub(crate) struct WebSocketTransport {
     ws: WebSocket,
     closed: bool,
     close_code: u16,
@@ -23,7 +58,7 @@ pub struct WebSocketTransport {
 impl WebSocketTransport {
     /// Wraps an accepted socket; the server's Close frame carries `close_code` (1000, Normal
     /// Closure, as ASP.NET Core sends; another code only for a fault mode).
-    pub fn new(ws: WebSocket, close_code: u16) -> Self {
+    fn new(ws: WebSocket, close_code: u16) -> Self {
         Self {
             ws,
             closed: false,
@@ -48,11 +83,11 @@ impl Transport for WebSocketTransport {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Close(_))) => {
                     self.closed = true;
-                    return Received::Closed { graceful: true };
+                    return Received::Closed;
                 }
                 Some(Err(_)) | None => {
                     self.closed = true;
-                    return Received::Closed { graceful: false };
+                    return Received::Closed;
                 }
             }
         }

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use signalr_mock::http::EndpointKind;
-use signalr_mock::lifetime::HubLifetime;
-use signalr_mock::{MockConfig, MockServer};
+use signalr_mock::{HubLifetime, MockConfig, MockServer};
 use signalr_protocol::{
     handshake, CompletionResult, FrameReader, HubMessage, HubProtocol, NegotiateResponse, Parsed,
     TransferFormat, Value,
@@ -56,15 +54,7 @@ pub async fn detailed_server() -> MockServer {
 
 /// The lifetime (connections, groups, users) of the hub mapped at `path`.
 pub fn lifetime(server: &MockServer, path: &str) -> Arc<HubLifetime> {
-    server
-        .shared()
-        .endpoints
-        .iter()
-        .find_map(|ep| match &ep.kind {
-            EndpointKind::Hub { lifetime, .. } if ep.path == path => Some(lifetime.clone()),
-            _ => None,
-        })
-        .expect("hub endpoint")
+    server.lifetime(path).expect("hub endpoint")
 }
 
 /// Waits (bounded) until `cond` holds, re-checking every few milliseconds.
@@ -131,10 +121,17 @@ pub fn http() -> reqwest::Client {
 
 /// `POST {hub}/negotiate?{query}`: status and body.
 pub async fn negotiate(server: &MockServer, hub: &str, query: &str) -> (u16, String) {
-    let url = format!("{}/negotiate?{query}", server.hub_url(hub));
-    let r = http().post(url).send().await.expect("negotiate");
+    let r = negotiate_request(server, hub, query)
+        .send()
+        .await
+        .expect("negotiate");
     let status = r.status().as_u16();
     (status, r.text().await.unwrap_or_default())
+}
+
+/// A negotiate POST to `hub` with `query`, for a test to add headers to and send.
+pub fn negotiate_request(server: &MockServer, hub: &str, query: &str) -> reqwest::RequestBuilder {
+    http().post(format!("{}/negotiate?{query}", server.hub_url(hub)))
 }
 
 /// Negotiates version 1 and returns the parsed body.
@@ -669,6 +666,11 @@ pub fn stream_invocation(
         arguments: args,
         stream_ids: stream_ids.map(|v| v.into_iter().map(str::to_owned).collect()),
     })
+}
+
+/// A blocking Invocation of `target` without arguments whose upload streams are `stream_ids`.
+pub fn upload_invocation(id: &str, target: &str, stream_ids: Vec<&str>) -> HubMessage {
+    invocation_with_streams(Some(id), target, vec![], stream_ids)
 }
 
 /// An Invocation with upload stream ids (`id` None = non-blocking).

@@ -1,0 +1,322 @@
+//! Transport requests on a hub endpoint: `POST` (data for SSE/Long Polling), `DELETE` (ends a
+//! Long Polling connection) and `GET` (starts a transport, or polls). Each transport's HTTP
+//! start-up lives in its `transport/*.rs`; here is the connection state machine around it.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use signalr_protocol::{TransferFormat, TransportKind};
+
+use super::connections::{ConnState, HttpConnection};
+use super::response::{bare, text};
+use crate::connection::{self, ConnectionSetup};
+use crate::endpoint::{Endpoint, EndpointKind};
+use crate::faults::Fault;
+use crate::request::RequestInfo;
+use crate::shared::Shared;
+use crate::transport::long_polling::{self, LongPollState};
+use crate::transport::{sse, websockets, Received, Transport};
+
+/// Largest POST body accepted (a hub message is at most 32 KB by default; a body may hold many).
+const MAX_POST_BODY: usize = 16 << 20;
+
+const NO_CONNECTION: &str = "No Connection with that ID";
+
+/// A request to a hub endpoint's own path.
+pub(crate) async fn transport_request(
+    shared: Arc<Shared>,
+    ep: Arc<Endpoint>,
+    req: Request,
+    info: RequestInfo,
+) -> Response {
+    let id = info
+        .query
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty());
+    match *req.method() {
+        Method::POST => send(&shared, id, req).await,
+        Method::DELETE => delete(&shared, id),
+        Method::GET => get(shared, ep, id, req, info).await,
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, ""),
+    }
+}
+
+/// `POST`: data for an SSE or Long Polling connection (buffered if none started yet).
+async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
+    let Some(id) = id else {
+        return text(StatusCode::BAD_REQUEST, "Connection ID required");
+    };
+    let Some(conn) = shared.connections.lookup(&id, shared.faults) else {
+        return text(StatusCode::NOT_FOUND, NO_CONNECTION);
+    };
+    if conn.state() == ConnState::Active(TransportKind::WebSockets) {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST requests are not allowed for WebSocket connections.",
+        );
+    }
+    let Some(inbound) = conn.inbound() else {
+        return text(StatusCode::NOT_FOUND, NO_CONNECTION);
+    };
+    let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BODY).await {
+        Ok(b) => b,
+        Err(_) => return text(StatusCode::BAD_REQUEST, ""),
+    };
+    if inbound.send(Received::Data(body)).await.is_err() {
+        // The connection was disposed during the write.
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    text(StatusCode::OK, "")
+}
+
+/// `DELETE`: ends a Long Polling connection.
+fn delete(shared: &Shared, id: Option<String>) -> Response {
+    let Some(id) = id else {
+        return text(StatusCode::BAD_REQUEST, "Connection ID required");
+    };
+    let Some(conn) = shared.connections.lookup(&id, shared.faults) else {
+        return text(StatusCode::NOT_FOUND, NO_CONNECTION);
+    };
+    match (conn.state(), conn.long_poll()) {
+        (ConnState::Active(TransportKind::LongPolling), Some(lp)) => {
+            lp.deleted.cancel();
+            let mut r = text(StatusCode::ACCEPTED, "");
+            long_polling::no_cache(&mut r);
+            r
+        }
+        (ConnState::Ended(_), _) => text(StatusCode::NOT_FOUND, NO_CONNECTION),
+        _ => text(
+            StatusCode::BAD_REQUEST,
+            "Cannot terminate this connection using the DELETE endpoint.",
+        ),
+    }
+}
+
+/// Which transport a GET asks for.
+fn requested_transport(headers: &HeaderMap) -> TransportKind {
+    if accepts_event_stream(headers) {
+        TransportKind::ServerSentEvents
+    } else if is_websocket_request(headers) {
+        TransportKind::WebSockets
+    } else {
+        TransportKind::LongPolling
+    }
+}
+
+fn is_websocket_request(headers: &HeaderMap) -> bool {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .map(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    has(header::UPGRADE, "websocket") && has(header::CONNECTION, "upgrade")
+}
+
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().any(|v| {
+        v.to_str()
+            .map(|s| {
+                s.split(',').any(|p| {
+                    p.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .eq_ignore_ascii_case("text/event-stream")
+                })
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// What a GET does to a connection in its current state.
+enum Next {
+    Start,
+    Poll,
+    Refuse(Response),
+    EndedPoll,
+}
+
+/// `GET`: starts a transport (or, for Long Polling, polls).
+async fn get(
+    shared: Arc<Shared>,
+    ep: Arc<Endpoint>,
+    id: Option<String>,
+    req: Request,
+    info: RequestInfo,
+) -> Response {
+    let kind = requested_transport(req.headers());
+    // SSE and Long Polling need an existing connection; WebSockets create one lazily.
+    let conn = match (&id, kind) {
+        (None, TransportKind::WebSockets) => shared.connections.create(0, true),
+        (None, _) => return text(StatusCode::BAD_REQUEST, "Connection ID required"),
+        (Some(id), _) => match shared.connections.lookup(id, shared.faults) {
+            Some(c) => c,
+            // `GetOrCreateConnectionAsync` (the WebSocket path) writes this 404 without a
+            // Content-Type; `GetConnectionAsync` (SSE, Long Polling) sets text/plain.
+            None if kind == TransportKind::WebSockets => {
+                return bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned())
+            }
+            None => return text(StatusCode::NOT_FOUND, NO_CONNECTION),
+        },
+    };
+    if !ep.transports.contains(&kind) {
+        return text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "{} transport not supported by this end point type",
+                kind.name()
+            ),
+        );
+    }
+    let next = match conn.state.lock() {
+        Err(_) => Next::Refuse(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Ok(mut state) => match *state {
+            ConnState::Pending => {
+                *state = ConnState::Active(kind);
+                Next::Start
+            }
+            ConnState::Active(k) if k != kind => Next::Refuse(text(
+                StatusCode::BAD_REQUEST,
+                "Cannot change transports mid-connection",
+            )),
+            ConnState::Active(TransportKind::LongPolling) => Next::Poll,
+            ConnState::Active(_) => Next::Refuse(text(StatusCode::CONFLICT, "")),
+            ConnState::Ended(_) if kind == TransportKind::LongPolling => Next::EndedPoll,
+            ConnState::Ended(_) => Next::Refuse(text(StatusCode::NOT_FOUND, NO_CONNECTION)),
+        },
+    };
+    match next {
+        Next::Start => start(shared, ep, conn, kind, req, info).await,
+        Next::Refuse(r) => r,
+        Next::EndedPoll => {
+            // What the connection wrote before it ended still goes out; only an empty
+            // buffer gets the final 204 (LongPollingServerTransport).
+            let r = match conn.long_poll() {
+                Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
+                None => long_polling::ended_poll(),
+            };
+            if r.status() == StatusCode::NO_CONTENT {
+                shared.connections.remove(&conn.token);
+            }
+            r
+        }
+        Next::Poll => match conn.long_poll() {
+            Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
+            None => text(StatusCode::CONFLICT, ""),
+        },
+    }
+}
+
+/// Starts transport `kind` on a connection that just became active.
+async fn start(
+    shared: Arc<Shared>,
+    ep: Arc<Endpoint>,
+    conn: Arc<HttpConnection>,
+    kind: TransportKind,
+    req: Request,
+    info: RequestInfo,
+) -> Response {
+    match kind {
+        TransportKind::WebSockets => {
+            let (mut parts, _body) = req.into_parts();
+            let close_code = if shared.faults.has(Fault::WebSocketCloseGoingAway) {
+                1001
+            } else {
+                1000
+            };
+            let on_failed = {
+                let shared = shared.clone();
+                let token = conn.token.clone();
+                move || shared.connections.remove(&token)
+            };
+            let read_buffer = shared.config.websocket_read_buffer_size;
+            let (s, c) = (shared.clone(), conn.clone());
+            let accepted = websockets::accept(
+                &mut parts,
+                read_buffer,
+                close_code,
+                on_failed,
+                |t| async move {
+                    run_endpoint(t, &s, &ep, &c, info).await;
+                    s.connections.remove(&c.token);
+                },
+            )
+            .await;
+            accepted.unwrap_or_else(|refusal| {
+                shared.connections.remove(&conn.token);
+                refusal
+            })
+        }
+        TransportKind::ServerSentEvents => {
+            let (t, response) = sse::start(conn.start_inbound(None));
+            tokio::spawn(async move {
+                run_endpoint(t, &shared, &ep, &conn, info).await;
+                shared.connections.remove(&conn.token);
+            });
+            response
+        }
+        TransportKind::LongPolling => {
+            let lp = Arc::new(LongPollState::new(
+                shared.config.max_queued_bytes_per_connection,
+            ));
+            let inbound = conn.start_inbound(Some(lp.clone()));
+            let (t, response) =
+                long_polling::start(lp, inbound, shared.config.disconnect_timeout());
+            tokio::spawn(async move {
+                run_endpoint(t, &shared, &ep, &conn, info).await;
+                // Kept until the client's next poll (204) or the disconnect timeout.
+                conn.set_ended();
+            });
+            response
+        }
+    }
+}
+
+async fn run_endpoint<T: Transport>(
+    t: T,
+    shared: &Arc<Shared>,
+    ep: &Endpoint,
+    conn: &HttpConnection,
+    info: RequestInfo,
+) {
+    match &ep.kind {
+        EndpointKind::Hub { hub, lifetime } => {
+            connection::run(
+                t,
+                ConnectionSetup {
+                    connection_id: conn.connection_id.clone(),
+                    request: Arc::new(info),
+                    hub: hub.clone(),
+                    lifetime: lifetime.clone(),
+                    shared: shared.clone(),
+                },
+            )
+            .await
+        }
+        EndpointKind::Echo => echo(t, shared).await,
+    }
+}
+
+/// `EchoConnectionHandler`: every byte back, as text (the transport's default format).
+async fn echo<T: Transport>(mut t: T, shared: &Shared) {
+    loop {
+        tokio::select! {
+            ev = t.recv() => match ev {
+                Received::Data(b) => {
+                    if t.send(b, TransferFormat::Text).await.is_err() {
+                        break;
+                    }
+                }
+                Received::Closed => break,
+            },
+            _ = shared.shutdown.cancelled() => break,
+        }
+    }
+    t.close().await;
+}

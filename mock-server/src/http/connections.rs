@@ -1,0 +1,223 @@
+//! The table of negotiated connections (keyed by token), each connection's state from negotiate
+//! to its end, the channels SSE and Long Polling are fed through, and the sweeper that disposes
+//! of connections that never connected (`DisconnectTimeout`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore;
+use signalr_protocol::TransportKind;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::faults::Fault;
+use crate::transport::long_polling::LongPollState;
+use crate::transport::Received;
+
+/// POST bodies queued for a connection before the next POST waits.
+const POSTS_IN_FLIGHT: usize = 16;
+
+/// State of a negotiated connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// Negotiated, no transport yet.
+    Pending,
+    /// A transport is attached.
+    Active(TransportKind),
+    /// The connection is over; kept briefly so a Long Polling client's next poll gets 204.
+    Ended(Instant),
+}
+
+/// The channels an HTTP-based transport (SSE, Long Polling) is fed through.
+#[derive(Clone)]
+struct HttpIo {
+    inbound: mpsc::Sender<Received>,
+    long_poll: Option<Arc<LongPollState>>,
+}
+
+/// One HTTP connection (negotiate → transport).
+pub(crate) struct HttpConnection {
+    /// Public id.
+    pub(crate) connection_id: String,
+    /// Secret token (the table key; equals the id for negotiate version 0).
+    pub(crate) token: String,
+    created: Instant,
+    pub(crate) state: Mutex<ConnState>,
+    io: Mutex<Option<HttpIo>>,
+    /// Data POSTed before any transport started (ASP.NET Core buffers it in the pipe).
+    early: Mutex<Option<mpsc::Receiver<Received>>>,
+}
+
+impl HttpConnection {
+    /// The current state (a poisoned lock reads as pending).
+    pub(crate) fn state(&self) -> ConnState {
+        self.state.lock().map(|s| *s).unwrap_or(ConnState::Pending)
+    }
+
+    /// Marks the connection as over (Long Polling keeps it for the client's last poll).
+    pub(crate) fn set_ended(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = ConnState::Ended(Instant::now());
+        }
+    }
+
+    /// The Long Polling state, once a Long Polling transport has started.
+    pub(crate) fn long_poll(&self) -> Option<Arc<LongPollState>> {
+        self.io
+            .lock()
+            .ok()
+            .and_then(|io| io.as_ref().and_then(|io| io.long_poll.clone()))
+    }
+
+    /// The inbound channel for POSTs: the transport's, or a buffer until one starts.
+    pub(crate) fn inbound(&self) -> Option<mpsc::Sender<Received>> {
+        let mut io = self.io.lock().ok()?;
+        if let Some(io) = io.as_ref() {
+            return Some(io.inbound.clone());
+        }
+        let (tx, rx) = mpsc::channel(POSTS_IN_FLIGHT);
+        *io = Some(HttpIo {
+            inbound: tx.clone(),
+            long_poll: None,
+        });
+        if let Ok(mut e) = self.early.lock() {
+            *e = Some(rx);
+        }
+        Some(tx)
+    }
+
+    /// The inbound channel pair for a starting SSE/LP transport (taking over early POSTs).
+    pub(crate) fn start_inbound(
+        &self,
+        long_poll: Option<Arc<LongPollState>>,
+    ) -> mpsc::Receiver<Received> {
+        let early = self.early.lock().ok().and_then(|mut e| e.take());
+        let Ok(mut io) = self.io.lock() else {
+            return mpsc::channel(1).1;
+        };
+        match (early, io.as_ref().map(|i| i.inbound.clone())) {
+            (Some(rx), Some(tx)) => {
+                *io = Some(HttpIo {
+                    inbound: tx,
+                    long_poll,
+                });
+                rx
+            }
+            _ => {
+                let (tx, rx) = mpsc::channel(POSTS_IN_FLIGHT);
+                *io = Some(HttpIo {
+                    inbound: tx,
+                    long_poll,
+                });
+                rx
+            }
+        }
+    }
+}
+
+/// The table of negotiated connections, keyed by token.
+#[derive(Default)]
+pub(crate) struct ConnectionManager {
+    map: Mutex<HashMap<String, Arc<HttpConnection>>>,
+}
+
+/// 16 random bytes, base64url without padding (22 characters).
+fn new_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl ConnectionManager {
+    /// A new pending connection; its token is its id for negotiate version 0 or `token_is_id`.
+    pub(crate) fn create(&self, negotiate_version: i32, token_is_id: bool) -> Arc<HttpConnection> {
+        let id = new_id();
+        let token = if negotiate_version == 0 || token_is_id {
+            id.clone()
+        } else {
+            new_id()
+        };
+        let c = Arc::new(HttpConnection {
+            connection_id: id,
+            token: token.clone(),
+            created: Instant::now(),
+            state: Mutex::new(ConnState::Pending),
+            io: Mutex::new(None),
+            early: Mutex::new(None),
+        });
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(token, c.clone());
+        }
+        c
+    }
+
+    fn get(&self, token: &str) -> Option<Arc<HttpConnection>> {
+        self.map.lock().ok()?.get(token).cloned()
+    }
+
+    fn find_by_id(&self, id: &str) -> Option<Arc<HttpConnection>> {
+        self.map
+            .lock()
+            .ok()?
+            .values()
+            .find(|c| c.connection_id == id)
+            .cloned()
+    }
+
+    /// The connection a transport request's `id` names.
+    pub(crate) fn lookup(
+        &self,
+        id: &str,
+        faults: crate::faults::FaultSet,
+    ) -> Option<Arc<HttpConnection>> {
+        self.get(id).or_else(|| {
+            // With `token-equals-id` or a v0 client, the id is the key; a wrong server also
+            // accepts the public id (the fault).
+            if faults.has(Fault::TokenEqualsId) {
+                self.find_by_id(id)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Forgets a connection.
+    pub(crate) fn remove(&self, token: &str) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(token);
+        }
+    }
+
+    /// Connections negotiated but not (yet) connected.
+    pub(crate) fn pending(&self) -> usize {
+        self.map
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|c| {
+                        c.state
+                            .lock()
+                            .map(|s| *s == ConnState::Pending)
+                            .unwrap_or(false)
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Forgets connections negotiated longer than `timeout` ago that never connected.
+    pub(crate) fn sweep(&self, timeout: Duration) {
+        if let Ok(mut m) = self.map.lock() {
+            m.retain(|_, c| {
+                let pending = c
+                    .state
+                    .lock()
+                    .map(|s| *s == ConnState::Pending)
+                    .unwrap_or(true);
+                !(pending && c.created.elapsed() > timeout)
+            });
+        }
+    }
+}
