@@ -6,16 +6,26 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .split(|c: char| c.is_whitespace() || c == ',')
         .map(|t| t.trim_start_matches("0x").trim_start_matches("0X"))
         .collect();
+    if let Some((i, c)) = cleaned.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(format!("'{c}' at offset {i} is not a hex digit"));
+    }
     if cleaned.len() % 2 != 0 {
         return Err(format!("odd number of hex digits ({})", cleaned.len()));
     }
-    (0..cleaned.len())
-        .step_by(2)
-        .map(|i| {
-            let pair = cleaned.get(i..i + 2).unwrap_or_default();
-            u8::from_str_radix(pair, 16).map_err(|_| format!("'{pair}' at offset {i} is not hex"))
-        })
-        .collect()
+    // Only ASCII hex digits are left, so every byte offset is a character boundary.
+    Ok(cleaned
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| (hex_digit(pair[0]) << 4) | hex_digit(pair[1]))
+        .collect())
+}
+
+fn hex_digit(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
 }
 
 /// Formats bytes as space-separated lower-case hex.
@@ -39,6 +49,11 @@ mod tests {
         assert_eq!(parse_hex("0x1e, 91 06").unwrap(), vec![0x1e, 0x91, 0x06]);
         assert_eq!(to_hex(&[0x1e, 0x91]), "1e 91");
         assert!(parse_hex("abc").unwrap_err().contains("odd number"));
-        assert!(parse_hex("zz").unwrap_err().contains("not hex"));
+        assert!(parse_hex("zz").unwrap_err().contains("not a hex digit"));
+        assert_eq!(
+            parse_hex("aé1").unwrap_err(),
+            "'é' at offset 1 is not a hex digit"
+        );
+        assert!(parse_hex("+1").is_err());
     }
 }

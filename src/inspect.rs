@@ -54,17 +54,7 @@ pub fn decode(bytes: &[u8], o: DecodeOptions) -> Result<Vec<String>, String> {
     }
     let rest = &bytes[pos..];
     if !o.framed {
-        let payload = match o.protocol {
-            // A single JSON message may still carry its separator.
-            HubProtocol::Json => rest.strip_suffix(&[0x1e]).unwrap_or(rest),
-            HubProtocol::MessagePack => rest,
-        };
-        let p = o
-            .protocol
-            .parse(payload)
-            .map_err(|e| format!("message 1 at byte {pos}: {e}"))?;
-        lines.push(parsed_to_text(&p));
-        return Ok(lines);
+        return decode_unframed(rest, pos, o.protocol, lines);
     }
     let mut n = 0;
     while pos < bytes.len() {
@@ -96,6 +86,49 @@ pub fn decode(bytes: &[u8], o: DecodeOptions) -> Result<Vec<String>, String> {
             .map_err(|e| format!("message {n} at byte {pos}: {e}"))?;
         lines.push(parsed_to_text(&p));
         pos += used;
+    }
+    Ok(lines)
+}
+
+/// Decodes input without length prefixes: JSON records are split at each 0x1E (the last may
+/// lack it), so every message is printed; a MessagePack payload is one message, and bytes after
+/// it are an error that names them (use `--framed` for several).
+fn decode_unframed(
+    rest: &[u8],
+    start: usize,
+    protocol: HubProtocol,
+    mut lines: Vec<String>,
+) -> Result<Vec<String>, String> {
+    match protocol {
+        HubProtocol::Json => {
+            let mut pos = start;
+            let mut records: Vec<&[u8]> = rest.split(|&b| b == 0x1e).collect();
+            if records.len() > 1 && records.last().is_some_and(|r| r.is_empty()) {
+                records.pop();
+            }
+            for (i, record) in records.iter().enumerate() {
+                let p = protocol
+                    .parse(record)
+                    .map_err(|e| format!("message {} at byte {pos}: {e}", i + 1))?;
+                lines.push(parsed_to_text(&p));
+                pos += record.len() + 1;
+            }
+        }
+        HubProtocol::MessagePack => {
+            let p = protocol
+                .parse(rest)
+                .map_err(|e| format!("message 1 at byte {start}: {e}"))?;
+            // parse_value reads exactly one value and reports what is left after it.
+            if let Err(e) = signalr_protocol::msgpack::parse_value(rest) {
+                let e = e.to_string();
+                if e.contains("left after the value") {
+                    return Err(format!(
+                        "message 1 at byte {start}: trailing bytes after the message: {e} (several messages need --framed)"
+                    ));
+                }
+            }
+            lines.push(parsed_to_text(&p));
+        }
     }
     Ok(lines)
 }
@@ -168,6 +201,39 @@ mod tests {
             e,
             "message 2 at byte 11: Missing required property 'target'."
         );
+    }
+
+    fn unframed(protocol: HubProtocol) -> DecodeOptions {
+        DecodeOptions {
+            protocol,
+            framed: false,
+            handshake: false,
+        }
+    }
+
+    #[test]
+    fn decode_unframed_prints_every_message_or_names_trailing_bytes() {
+        let lines = decode(
+            b"{\"type\":6}\x1e{\"type\":6}\x1e",
+            unframed(HubProtocol::Json),
+        )
+        .unwrap();
+        assert_eq!(lines, vec![r#"{"type":6}"#, r#"{"type":6}"#]);
+        let lines = decode(b"{\"type\":6}", unframed(HubProtocol::Json)).unwrap();
+        assert_eq!(lines, vec![r#"{"type":6}"#]);
+        let e = decode(b"{\"type\":6}\x1e{\"type\":1}", unframed(HubProtocol::Json)).unwrap_err();
+        assert!(e.starts_with("message 2 at byte 11:"), "{e}");
+        let e = decode(
+            &[0x91, 0x06, 0x91, 0x06],
+            unframed(HubProtocol::MessagePack),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("trailing bytes") && e.contains("2 byte(s) left"),
+            "{e}"
+        );
+        let lines = decode(&[0x91, 0x06], unframed(HubProtocol::MessagePack)).unwrap();
+        assert_eq!(lines, vec![r#"{"type":6}"#]);
     }
 
     #[test]

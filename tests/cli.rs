@@ -89,6 +89,26 @@ fn decode_reads_raw_bytes_from_stdin_with_a_handshake() {
 }
 
 #[test]
+fn decode_without_framed_prints_every_message_or_names_trailing_bytes() {
+    let o = conform(
+        &["decode", "--protocol", "json", "-"],
+        Some(b"{\"type\":6}\x1e{\"type\":6}\x1e"),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "{\"type\":6}\n{\"type\":6}\n");
+    let o = conform(
+        &["decode", "--protocol", "messagepack", "91 06 91 06"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("trailing bytes after the message"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
 fn decode_errors_are_one_line_naming_the_problem() {
     let o = conform(
         &["decode", "--protocol", "json", "--framed", "-"],
