@@ -1,5 +1,5 @@
-//! Client results: the server invokes the client and waits for its Completion (protocol.md §5.6;
-//! behaviour-and-vectors.md §4.9).
+//! Client results: the server invokes the client and waits for its Completion
+//! (DefaultHubLifetimeManager.InvokeConnectionAsync; HubConnectionHandlerTests.ClientResult).
 mod common;
 
 use common::*;

@@ -1,5 +1,6 @@
 //! The Close message in each way a connection ends, and the maximum message size
-//! (protocol.md §5.10, §5.11; behaviour-and-vectors.md §4.2, §4.7).
+//! (HubProtocol.md § Close Message Encoding; HubOptions.MaximumReceiveMessageSize;
+//! ASP.NET Core's HubConnectionHandlerTests).
 mod common;
 
 use common::*;

@@ -1,5 +1,5 @@
-//! Who receives what: all, others, caller, connections, groups, users (protocol.md §6;
-//! behaviour-and-vectors.md §4.8).
+//! Who receives what: all, others, caller, connections, groups, users
+//! (DefaultHubLifetimeManager, HubCallerClients; ASP.NET Core's HubConnectionHandlerTests).
 mod common;
 
 use common::*;

@@ -1,4 +1,4 @@
-//! The hub handshake (protocol.md §3; behaviour-and-vectors.md §4.1).
+//! The hub handshake (HubProtocol.md § Overview; HandshakeProtocol; ASP.NET Core's HubConnectionHandlerTests).
 mod common;
 
 use common::*;

@@ -1,5 +1,5 @@
-//! Invocations: values, results, errors and ordering (protocol.md §4, §5.1–5.3, §5.7;
-//! behaviour-and-vectors.md §4.3).
+//! Invocations: values, results, errors and ordering (HubProtocol.md § Invocations,
+//! § Non-Blocking Invocations, § Errors; DefaultHubDispatcher; ASP.NET Core's HubConnectionHandlerTests).
 mod common;
 
 use common::*;

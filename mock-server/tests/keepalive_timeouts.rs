@@ -1,5 +1,5 @@
-//! Keep-alive Pings and the client timeout (protocol.md §5.8, §5.9; behaviour-and-vectors.md
-//! §4.6). Timers are shortened; nothing here measures how long anything took.
+//! Keep-alive Pings and the client timeout (HubProtocol.md § Ping; HubOptions.KeepAliveInterval,
+//! ClientTimeoutInterval; ASP.NET Core's HubConnectionHandlerTests). Timers are shortened; nothing here measures how long anything took.
 mod common;
 
 use std::time::Duration;

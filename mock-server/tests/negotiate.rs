@@ -1,4 +1,5 @@
-//! Negotiate (protocol.md §1), CORS, TestHub-app cookies and hub authorization (§7).
+//! Negotiate (TransportProtocols.md § POST [endpoint-base]/negotiate request), CORS, TestHub-app
+//! cookies and hub authorization (HttpConnectionDispatcher, AuthorizeHelper).
 mod common;
 
 use common::*;

@@ -1,5 +1,5 @@
-//! Server-to-client streams and client-to-server uploads (protocol.md §5.4, §5.5;
-//! behaviour-and-vectors.md §4.4, §4.5).
+//! Server-to-client streams and client-to-server uploads (HubProtocol.md § Streaming,
+//! § Upload streaming; DefaultHubDispatcher; ASP.NET Core's HubConnectionHandlerTests).
 mod common;
 
 use common::*;

@@ -1,4 +1,4 @@
-//! The hubs of Microsoft's TypeScript client functional tests (behaviour-and-vectors.md §1):
+//! The hubs of Microsoft's TypeScript client functional tests (src/SignalR/clients/ts/FunctionalTests, TestHub):
 //! `/testhub` (detailed errors, PascalCase payloads), `/uncreatable`, `/echo`.
 mod common;
 

@@ -1,4 +1,5 @@
-//! Transport URLs and their HTTP errors (protocol.md §1.4, §1.7, §2.1–2.4, §2.8, §7).
+//! Transport URLs and their HTTP errors (TransportProtocols.md;
+//! HttpConnectionDispatcher, WebSocketsServerTransport, AuthorizeHelper).
 mod common;
 
 use common::*;
@@ -17,7 +18,7 @@ async fn connection_id_instead_of_token_is_404() {
     .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), "No Connection with that ID");
-    // protocol.md §2.2: the WebSocket path writes this 404 without a Content-Type.
+    // HttpConnectionDispatcher: the WebSocket path writes this 404 without a Content-Type.
     assert_eq!(r.header("content-type"), None);
     // The same for an id nobody negotiated.
     let r = raw_http(&srv, &upgrade_request(&srv, "/conformance?id=nope")).await;

@@ -2,7 +2,7 @@
 //! negotiate bodies. MessagePack is shown as hex (`prefix | body`), JSON as text with the record
 //! separator written `\x1e`.
 //!
-//! The messages reuse the reference byte examples (protocol.md §4.3: id "xyz", target "method",
+//! The messages reuse the reference byte examples (HubProtocol.md § MessagePack (MsgPack) encoding: id "xyz", target "method",
 //! argument 42) so each snapshot can be checked against the documents by eye.
 
 use signalr_protocol::handshake::{self, HandshakeRequest, HandshakeResponse};
