@@ -57,6 +57,19 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Encode JSON lines (the decode notation) into hub protocol bytes.
     Encode(EncodeArgs),
+    /// Print a case's requirement, level and reference (its entry in docs/requirements.md).
+    Explain(ExplainArgs),
+}
+
+/// `conform explain`.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The case id (`close/abort-sends-close-without-reconnect`) or an execution name
+    /// (`…[websockets,json]`).
+    pub id: String,
+    /// Load cases from this directory instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub cases: Option<PathBuf>,
 }
 
 /// Protocol names on the command line.
@@ -210,6 +223,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Decode(a)) => decode_cmd(a),
         Some(Command::Encode(a)) => encode_cmd(a),
+        Some(Command::Explain(a)) => explain_cmd(a),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -224,6 +238,37 @@ pub fn main() -> ExitCode {
             ExitCode::from(rt.block_on(run_cmd(cli.run)))
         }
     }
+}
+
+fn explain_cmd(a: ExplainArgs) -> ExitCode {
+    let loaded = match &a.cases {
+        Some(dir) => cases::load_dir(dir),
+        None => cases::embedded(),
+    };
+    let all = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("conform: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let id = a.id.split('[').next().unwrap_or_default();
+    if let Some(case) = all.iter().find(|c| c.id == id) {
+        print!("{}", cases::catalogue::entry(case));
+        return ExitCode::from(EXIT_PASS);
+    }
+    let near: Vec<&str> = all
+        .iter()
+        .filter(|c| c.id.contains(id))
+        .map(|c| c.id.as_str())
+        .take(10)
+        .collect();
+    if near.is_empty() {
+        eprintln!("conform: no case '{id}' (see docs/requirements.md or `conform --list`)");
+    } else {
+        eprintln!("conform: no case '{id}'; did you mean: {}", near.join(", "));
+    }
+    ExitCode::from(EXIT_USAGE)
 }
 
 fn read_input(arg: &str) -> Result<Vec<u8>, String> {

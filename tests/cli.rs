@@ -89,6 +89,30 @@ fn decode_reads_raw_bytes_from_stdin_with_a_handshake() {
 }
 
 #[test]
+fn explain_prints_a_cases_requirement_and_reference() {
+    let o = conform(
+        &[
+            "explain",
+            "close/abort-sends-close-without-reconnect[websockets,json]",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.starts_with("### `close/abort-sends-close-without-reconnect` — MUST"),
+        "{out}"
+    );
+    assert!(
+        out.contains("- Requirement: ") && out.contains("- Reference: "),
+        "{out}"
+    );
+    let o = conform(&["explain", "close/no-such-case"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no case 'close/no-such-case'"));
+}
+
+#[test]
 fn decode_without_framed_prints_every_message_or_names_trailing_bytes() {
     let o = conform(
         &["decode", "--protocol", "json", "-"],

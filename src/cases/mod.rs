@@ -5,10 +5,12 @@
 //! - [`step`]: a step's typed [`Action`], with patterns, messages and timings parsed.
 //! - [`timing`]: timing expressions over the target's timers.
 //! - [`matcher`]: message patterns.
+//! - [`catalogue`]: the requirement catalogue and `conform explain`.
 //! - [`expand`]: case × transport × protocol × negotiate version, and selection by glob/tag.
 //!
 //! The format is documented in `spec-cases/README.md`.
 
+pub mod catalogue;
 pub mod expand;
 mod file;
 pub mod matcher;
