@@ -84,12 +84,22 @@ pub enum OpenError {
 }
 
 impl ClientError {
-    /// Whose fault it is: a transport that does not open is the target's; a request or send
-    /// that fails is the harness's (sends the target refuses are judged by the next expect).
+    /// Whose fault it is. The target's: a transport that does not open, a request it never
+    /// answers (or whose body never ends, or is beyond any limit), a send it refuses. The
+    /// harness's (or the network's): a request that could not be made or was cut, no open
+    /// transport to send on, a WebSocket frame that could not be written. A case that expects
+    /// a refusal checks it with the next step instead (sends note it and go on).
     pub fn blame(&self) -> Blame {
         match self {
-            ClientError::Open(_) => Blame::Target,
-            _ => Blame::Harness,
+            ClientError::Open(_)
+            | ClientError::NoResponse(_)
+            | ClientError::BodyTooLarge
+            | ClientError::BodyTimeout
+            | ClientError::SendRefused(_) => Blame::Target,
+            ClientError::Request(_)
+            | ClientError::BodyRead(_)
+            | ClientError::NotOpen
+            | ClientError::WebSocketSend(_) => Blame::Harness,
         }
     }
 }
@@ -138,7 +148,13 @@ mod tests {
             ClientError::Request("refused".into()).blame(),
             Blame::Harness
         );
-        assert_eq!(ClientError::SendRefused(404).blame(), Blame::Harness);
+        // A refused or unanswered request the case needs is the target's failure.
+        assert_eq!(ClientError::SendRefused(404).blame(), Blame::Target);
+        assert_eq!(
+            ClientError::NoResponse(Duration::from_secs(1)).blame(),
+            Blame::Target
+        );
+        assert_eq!(ClientError::NotOpen.blame(), Blame::Harness);
         assert_eq!(RecvError::Timeout(Duration::ZERO).blame(), Blame::Target);
         assert_eq!(RecvError::Transport("x".into()).blame(), Blame::Harness);
         // Messages stay those of the untyped errors they replace.
