@@ -85,8 +85,7 @@ proptest! {
 #[test]
 fn a_non_hex_character_is_a_clear_error() {
     let e = parse_file("bad.toml", &step_case("send_raw = { hex = \"aé1\" }"))
-        .err()
-        .expect("a load error")
+        .expect_err("a load error")
         .to_string();
     assert_eq!(
         e,

@@ -92,6 +92,18 @@ faults! {
     SlowHandshake = "slow-handshake",
     /// Ends WebSockets with Close frame status 1001 (Going Away) instead of 1000.
     WebSocketCloseGoingAway = "websocket-close-going-away",
+    /// Sends JSON hub messages in WebSocket binary frames instead of text frames.
+    JsonInBinaryFrames = "json-in-binary-frames",
+    /// Answers a client's empty WebSocket Close frame with an empty one (clients see 1005) instead of status 1000.
+    EchoEmptyClose = "echo-empty-close",
+    /// Answers a Long Polling DELETE with 200 instead of 202.
+    DeleteAnswers200 = "delete-answers-200",
+    /// Answers GET, PUT and DELETE on negotiate like POST instead of 405.
+    NegotiateAnyMethod = "negotiate-any-method",
+    /// Starts Server-Sent Events with Content-Type text/plain and without the no-cache headers.
+    SsePlainHeaders = "sse-plain-headers",
+    /// Ends a poll that waited out the poll timeout with 204 (connection gone) instead of an empty 200.
+    PollTimeout204 = "poll-timeout-204",
 }
 
 impl std::fmt::Display for Fault {

@@ -45,6 +45,8 @@ pub(super) struct RawCase {
     pub(super) timeout_ms: Option<u64>,
     #[serde(default)]
     pub(super) waits: Option<TimingText>,
+    #[serde(default)]
+    pub(super) default_tier_waits: Option<TimingText>,
     #[serde(default = "yes")]
     pub(super) auto_connect: bool,
     #[serde(rename = "step", default)]
@@ -156,6 +158,8 @@ pub(super) struct RawStep {
     pub(super) expect_http: Option<HttpExpect>,
     pub(super) expect_close: Option<PerProtocol>,
     pub(super) expect_disconnect: Option<bool>,
+    pub(super) expect_end: Option<bool>,
+    pub(super) expect_frames: Option<bool>,
     pub(super) expect_silence: Option<TimingText>,
     pub(super) expect_ping: Option<bool>,
     pub(super) close: Option<String>,
@@ -185,6 +189,8 @@ const ACTIONS: &[&str] = &[
     "expect_http",
     "expect_close",
     "expect_disconnect",
+    "expect_end",
+    "expect_frames",
     "expect_silence",
     "expect_ping",
     "close",
@@ -208,6 +214,8 @@ impl RawStep {
             self.expect_http.is_some(),
             self.expect_close.is_some(),
             self.expect_disconnect.is_some(),
+            self.expect_end.is_some(),
+            self.expect_frames.is_some(),
             self.expect_silence.is_some(),
             self.expect_ping.is_some(),
             self.close.is_some(),

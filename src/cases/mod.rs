@@ -189,6 +189,9 @@ pub struct Case {
     pub timeout_ms: Option<u64>,
     /// Longest real interval the case waits out; decides the tier gate.
     pub waits: Option<Timing>,
+    /// The case still runs in the default tier while `waits` is at most this (instead of the
+    /// run's slow threshold): checks that a default run must not leave out.
+    pub default_tier_waits: Option<Timing>,
     /// Connect client `a` before the first step.
     pub auto_connect: bool,
     /// Steps.
@@ -261,6 +264,14 @@ impl Case {
             }
         }
         let waits = raw.waits.as_ref().map(step::timing).transpose()?;
+        let default_tier_waits = raw
+            .default_tier_waits
+            .as_ref()
+            .map(step::timing)
+            .transpose()?;
+        if default_tier_waits.is_some() && waits.is_none() {
+            return Err("default_tier_waits goes with waits".into());
+        }
         let steps = raw
             .steps
             .into_iter()
@@ -283,6 +294,7 @@ impl Case {
             tier: raw.tier,
             timeout_ms: raw.timeout_ms,
             waits,
+            default_tier_waits,
             auto_connect: raw.auto_connect,
             steps,
             source: source.to_owned(),

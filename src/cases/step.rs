@@ -200,6 +200,14 @@ pub enum Action {
         /// WebSocket Close frame status.
         websocket_close_code: Option<u16>,
     },
+    /// The connection ends, leniently: any Close message then the end of the transport, or
+    /// the end of the transport alone (for cases whose subject is not the Close message).
+    ExpectEnd {
+        /// WebSocket Close frame status.
+        websocket_close_code: Option<u16>,
+    },
+    /// Every WebSocket frame since the handshake carried the protocol's transfer format.
+    ExpectFrames,
     /// No message other than Ping arrives for this long.
     ExpectSilence(Timing),
     /// A Ping arrives.
@@ -209,6 +217,8 @@ pub enum Action {
         /// WebSocket Close frame / DELETE, or dropping the connection.
         graceful: bool,
     },
+    /// WebSockets: send an empty Close frame and keep reading (`close = "empty-frame"`).
+    CloseEmptyFrame,
     /// Wait this long.
     Wait(Timing),
 }
@@ -230,9 +240,11 @@ impl Action {
             Action::ExpectHttp(_) => "expect_http",
             Action::ExpectClose { .. } => "expect_close",
             Action::ExpectDisconnect { .. } => "expect_disconnect",
+            Action::ExpectEnd { .. } => "expect_end",
+            Action::ExpectFrames => "expect_frames",
             Action::ExpectSilence(_) => "expect_silence",
             Action::ExpectPing => "expect_ping",
-            Action::Close { .. } => "close",
+            Action::Close { .. } | Action::CloseEmptyFrame => "close",
             Action::Wait(_) => "wait",
         }
     }
@@ -292,8 +304,12 @@ impl Step {
         if s.websocket_close_code.is_some()
             && s.expect_close.is_none()
             && s.expect_disconnect.is_none()
+            && s.expect_end.is_none()
         {
-            return Err("websocket_close_code goes with expect_close or expect_disconnect".into());
+            return Err(
+                "websocket_close_code goes with expect_close, expect_disconnect or expect_end"
+                    .into(),
+            );
         }
         let within = s.within.as_ref().map(timing).transpose()?;
         let chunks = match (s.chunk_size, &s.chunk_at) {
@@ -381,17 +397,22 @@ impl Step {
             Action::ExpectDisconnect {
                 websocket_close_code: s.websocket_close_code,
             }
+        } else if s.expect_end.is_some() {
+            Action::ExpectEnd {
+                websocket_close_code: s.websocket_close_code,
+            }
+        } else if s.expect_frames.is_some() {
+            Action::ExpectFrames
         } else if let Some(t) = &s.expect_silence {
             Action::ExpectSilence(timing(t)?)
         } else if s.expect_ping.is_some() {
             Action::ExpectPing
         } else if let Some(how) = &s.close {
-            Action::Close {
-                graceful: match how.as_str() {
-                    "graceful" => true,
-                    "abrupt" => false,
-                    _ => return Err("close must be 'graceful' or 'abrupt'".into()),
-                },
+            match how.as_str() {
+                "graceful" => Action::Close { graceful: true },
+                "abrupt" => Action::Close { graceful: false },
+                "empty-frame" => Action::CloseEmptyFrame,
+                _ => return Err("close must be 'graceful', 'abrupt' or 'empty-frame'".into()),
             }
         } else if let Some(t) = &s.wait {
             Action::Wait(timing(t)?)

@@ -1,5 +1,6 @@
 //! Timing expressions: `2000`, `keepAliveInterval * 2 + 1000`, `(clientTimeoutInterval + 500) * 1.5`.
-//! Names: `keepAliveInterval`, `clientTimeoutInterval`, `handshakeTimeout`, `disconnectTimeout`.
+//! Names: `keepAliveInterval`, `clientTimeoutInterval`, `handshakeTimeout`, `disconnectTimeout`,
+//! `longPollTimeout`.
 //! Names are the target's timers in milliseconds, as `Describe` declares them (ASP.NET Core's
 //! defaults when it does not).
 //!
@@ -17,6 +18,8 @@ pub struct Timers {
     pub handshake_timeout: f64,
     /// `DisconnectTimeout` (connection options).
     pub disconnect_timeout: f64,
+    /// `LongPolling.PollTimeout` (connection options).
+    pub long_poll_timeout: f64,
 }
 
 impl Default for Timers {
@@ -26,6 +29,7 @@ impl Default for Timers {
             client_timeout_interval: 30_000.0,
             handshake_timeout: 15_000.0,
             disconnect_timeout: 15_000.0,
+            long_poll_timeout: 90_000.0,
         }
     }
 }
@@ -56,6 +60,8 @@ pub enum Timer {
     HandshakeTimeout,
     /// `disconnectTimeout`.
     DisconnectTimeout,
+    /// `longPollTimeout`.
+    LongPollTimeout,
 }
 
 const NAMES: &[(&str, Timer)] = &[
@@ -63,6 +69,7 @@ const NAMES: &[(&str, Timer)] = &[
     ("clientTimeoutInterval", Timer::ClientTimeoutInterval),
     ("handshakeTimeout", Timer::HandshakeTimeout),
     ("disconnectTimeout", Timer::DisconnectTimeout),
+    ("longPollTimeout", Timer::LongPollTimeout),
 ];
 
 struct P<'a> {
@@ -174,6 +181,7 @@ impl Expr {
                 Timer::KeepAliveInterval => t.keep_alive_interval,
                 Timer::ClientTimeoutInterval => t.client_timeout_interval,
                 Timer::DisconnectTimeout => t.disconnect_timeout,
+                Timer::LongPollTimeout => t.long_poll_timeout,
                 Timer::HandshakeTimeout => t.handshake_timeout,
             },
             Expr::Add(a, b) => a.eval(t) + b.eval(t),

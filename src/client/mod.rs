@@ -61,6 +61,9 @@ pub struct Session {
     pub closed: Option<CloseInfo>,
     /// Messages received (in order), for diagnostics.
     pub received: Vec<HubMessage>,
+    /// The first WebSocket frame after the handshake whose type is not the protocol's transfer
+    /// format (text for JSON, binary for MessagePack): its type and its bytes as shown.
+    pub wrong_frame: Option<(FrameKind, String)>,
 }
 
 /// How long a request may take unless [`Session::with_request_timeout`] says otherwise.
@@ -99,6 +102,7 @@ impl Session {
             transcript,
             closed: None,
             received: Vec::new(),
+            wrong_frame: None,
         }
     }
 
@@ -132,6 +136,22 @@ impl Session {
         body: Vec<u8>,
     ) -> Result<HttpResult, ClientError> {
         self.http.request(method, url, headers, body, false).await
+    }
+
+    /// Like [`Session::http`], waiting up to `timeout` for the response (a held Long Polling
+    /// GET) instead of the session's request timeout.
+    pub async fn http_within(
+        &mut self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<HttpResult, ClientError> {
+        let usual = std::mem::replace(&mut self.http.timeout, timeout);
+        let r = self.http.request(method, url, headers, body, false).await;
+        self.http.timeout = usual;
+        r
     }
 
     /// A GET whose response body is a secret (a token): it is redacted in the transcript.
@@ -269,9 +289,22 @@ impl Session {
                 self.closed = Some(c.clone());
                 Err(RecvError::Closed(c))
             }
-            Ok(Some(Incoming::Data(b))) => {
-                self.transcript
-                    .push(&self.name, Direction::In, layer, transcript::show_bytes(&b));
+            Ok(Some(Incoming::Data(b, kind))) => {
+                let shown = transcript::show_bytes(&b);
+                if let Some(kind) = kind {
+                    if self.handshake_done
+                        && kind != self.frame_kind()
+                        && self.wrong_frame.is_none()
+                    {
+                        self.wrong_frame = Some((kind, shown.clone()));
+                    }
+                }
+                let line = match kind {
+                    Some(FrameKind::Text) => format!("text frame {shown}"),
+                    Some(FrameKind::Binary) => format!("binary frame {shown}"),
+                    None => shown,
+                };
+                self.transcript.push(&self.name, Direction::In, layer, line);
                 if self.buf.len() + b.len() > MAX_RECEIVE {
                     return Err(RecvError::Protocol(ProtocolError::invalid_data(
                         signalr_protocol::Layer::Framing,
@@ -408,6 +441,15 @@ impl Session {
                 Err(RecvError::Closed(c)) => return Ok(c),
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// WebSockets: sends an empty Close frame and keeps the transport to read the server's
+    /// answer (the next receive ends with its Close frame status).
+    pub async fn send_empty_close(&mut self) -> Result<(), ClientError> {
+        match self.conn.as_mut() {
+            Some(c) => c.send_empty_close().await,
+            None => Err(ClientError::NotOpen),
         }
     }
 

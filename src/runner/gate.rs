@@ -16,7 +16,11 @@ pub fn gate(e: &Execution, info: &TargetInfo, opts: &RunOptions) -> Option<(Verd
     if let Some(w) = &c.waits {
         let ms = w.millis(&info.timers);
         let need = opts.scale(Duration::from_millis(ms as u64));
-        if need > opts.scale(opts.slow_threshold) && !opts.slow {
+        let limit = match &c.default_tier_waits {
+            Some(d) => Duration::from_millis(d.millis(&info.timers) as u64),
+            None => opts.slow_threshold,
+        };
+        if need > opts.scale(limit) && !opts.slow {
             return Some((
                 Verdict::Skipped,
                 format!(

@@ -221,6 +221,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                     client_timeout_interval: describe_number(&d, "clientTimeoutIntervalMs").unwrap_or(t.client_timeout_interval),
                     handshake_timeout: describe_number(&d, "handshakeTimeoutMs").unwrap_or(t.handshake_timeout),
                     disconnect_timeout: describe_number(&d, "disconnectTimeoutMs").unwrap_or(t.disconnect_timeout),
+                    long_poll_timeout: describe_number(&d, "longPollTimeoutMs").unwrap_or(t.long_poll_timeout),
                 };
                 // Absent = ASP.NET Core's default; null = unlimited.
                 info.max_message_size = match d.get("maximumReceiveMessageSize", false) {

@@ -84,7 +84,12 @@ fn delete(shared: &Shared, id: Option<String>) -> Response {
     match (conn.state(), conn.long_poll()) {
         (ConnState::Active(TransportKind::LongPolling), Some(lp)) => {
             lp.deleted.cancel();
-            let mut r = text(StatusCode::ACCEPTED, "");
+            let status = if shared.faults.has(Fault::DeleteAnswers200) {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            let mut r = text(status, "");
             long_polling::no_cache(&mut r);
             r
         }
@@ -198,7 +203,14 @@ async fn get(
             // What the connection wrote before it ended still goes out; only an empty
             // buffer gets the final 204 (LongPollingServerTransport).
             let r = match conn.long_poll() {
-                Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
+                Some(lp) => {
+                    long_polling::poll(
+                        &lp,
+                        shared.config.long_poll_timeout(),
+                        shared.faults.has(Fault::PollTimeout204),
+                    )
+                    .await
+                }
                 None => long_polling::ended_poll(),
             };
             if r.status() == StatusCode::NO_CONTENT {
@@ -207,7 +219,14 @@ async fn get(
             r
         }
         Next::Poll => match conn.long_poll() {
-            Some(lp) => long_polling::poll(&lp, shared.config.long_poll_timeout()).await,
+            Some(lp) => {
+                long_polling::poll(
+                    &lp,
+                    shared.config.long_poll_timeout(),
+                    shared.faults.has(Fault::PollTimeout204),
+                )
+                .await
+            }
             None => text(StatusCode::CONFLICT, ""),
         },
     }
@@ -225,28 +244,26 @@ async fn start(
     match kind {
         TransportKind::WebSockets => {
             let (mut parts, _body) = req.into_parts();
-            let close_code = if shared.faults.has(Fault::WebSocketCloseGoingAway) {
-                1001
-            } else {
-                1000
+            let options = websockets::WsOptions {
+                read_buffer_size: shared.config.websocket_read_buffer_size,
+                close_code: if shared.faults.has(Fault::WebSocketCloseGoingAway) {
+                    1001
+                } else {
+                    1000
+                },
+                text_as_binary: shared.faults.has(Fault::JsonInBinaryFrames),
+                answer_close_with_1000: !shared.faults.has(Fault::EchoEmptyClose),
             };
             let on_failed = {
                 let shared = shared.clone();
                 let token = conn.token.clone();
                 move || shared.connections.remove(&token)
             };
-            let read_buffer = shared.config.websocket_read_buffer_size;
             let (s, c) = (shared.clone(), conn.clone());
-            let accepted = websockets::accept(
-                &mut parts,
-                read_buffer,
-                close_code,
-                on_failed,
-                |t| async move {
-                    run_endpoint(t, &s, &ep, &c, info).await;
-                    s.connections.remove(&c.token);
-                },
-            )
+            let accepted = websockets::accept(&mut parts, options, on_failed, |t| async move {
+                run_endpoint(t, &s, &ep, &c, info).await;
+                s.connections.remove(&c.token);
+            })
             .await;
             accepted.unwrap_or_else(|refusal| {
                 shared.connections.remove(&conn.token);
@@ -254,7 +271,10 @@ async fn start(
             })
         }
         TransportKind::ServerSentEvents => {
-            let (t, response) = sse::start(conn.start_inbound(None));
+            let (t, response) = sse::start(
+                conn.start_inbound(None),
+                shared.faults.has(Fault::SsePlainHeaders),
+            );
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
                 shared.connections.remove(&conn.token);

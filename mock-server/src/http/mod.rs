@@ -16,6 +16,7 @@ use axum::Router;
 use futures_util::future::BoxFuture;
 use signalr_protocol::negotiate::parse_query_pairs;
 
+use crate::faults::Fault;
 use crate::request::{owned_headers, RequestInfo};
 use crate::shared::Shared;
 
@@ -190,7 +191,7 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
         return r;
     }
     if is_negotiate {
-        return if req.method() == Method::POST {
+        return if req.method() == Method::POST || shared.faults.has(Fault::NegotiateAnyMethod) {
             negotiate::negotiate(&shared, &ep, query_str)
         } else {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "");

@@ -58,6 +58,7 @@ fn describe(cfg: &MockConfig) -> Value {
         ("clientTimeoutIntervalMs", n(cfg.client_timeout_interval_ms)),
         ("handshakeTimeoutMs", n(cfg.handshake_timeout_ms)),
         ("disconnectTimeoutMs", n(cfg.disconnect_timeout_ms)),
+        ("longPollTimeoutMs", n(cfg.long_poll_timeout_ms)),
         (
             "maximumReceiveMessageSize",
             match cfg.maximum_receive_message_size {

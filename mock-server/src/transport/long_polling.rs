@@ -91,7 +91,8 @@ impl Drop for PollGuard<'_> {
 }
 
 /// Serves one poll: data, an empty 200 on timeout, or 204 when superseded or over.
-pub(crate) async fn poll(state: &LongPollState, timeout: Duration) -> Response {
+/// `timeout_204` (a fault mode) ends a timed-out poll with 204 instead.
+pub(crate) async fn poll(state: &LongPollState, timeout: Duration, timeout_204: bool) -> Response {
     let mut generation = state.generation.subscribe();
     let mine = {
         let mut g = 0;
@@ -126,6 +127,9 @@ pub(crate) async fn poll(state: &LongPollState, timeout: Duration) -> Response {
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {
+                if timeout_204 {
+                    return ended_poll();
+                }
                 return with_type(StatusCode::OK, Bytes::new(), "text/plain");
             }
             changed = generation.changed() => {

@@ -44,11 +44,15 @@ fn format_event(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Starts an SSE connection: the transport and the streaming response (headers as
-/// `ServerSentEventsServerTransport` sets them).
-pub(crate) fn start(inbound: mpsc::Receiver<Received>) -> (SseTransport, Response) {
+/// `ServerSentEventsServerTransport` sets them; `plain`, a fault mode, leaves them out).
+pub(crate) fn start(inbound: mpsc::Receiver<Received>, plain: bool) -> (SseTransport, Response) {
     let (t, body) = sse(inbound);
     let mut r = Response::new(Body::from_stream(body));
     let h = r.headers_mut();
+    if plain {
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        return (t, r);
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

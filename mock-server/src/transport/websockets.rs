@@ -1,18 +1,38 @@
 //! WebSockets: one socket, text frames for JSON and binary frames for MessagePack; the server
 //! ignores the opcode and frame boundaries of what it receives.
+//!
+//! axum checks the upgrade request (and words its refusals); the upgrade itself is completed
+//! here so that the socket's incoming bytes pass through [`CloseReply`]: ASP.NET Core answers a
+//! client's Close frame with status 1000 whatever the client sent (its transport always ends
+//! with `CloseOutputAsync(NormalClosure)`), while tungstenite echoes the client's frame — an
+//! empty one, which clients report as 1005.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use signalr_protocol::TransferFormat;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
 
 use super::{Received, Transport, TransportKind};
+
+type Socket = WebSocketStream<CloseReply<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// How long to wait for the client's Close frame after sending ours (`WebSocketOptions.CloseTimeout`).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,14 +41,26 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// that matters is the hub's own, applied by the connection).
 const MAX_MESSAGE_SIZE: usize = 16 << 20;
 
+/// How the server's WebSockets behave (the defaults are ASP.NET Core's; others are fault modes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WsOptions {
+    /// Bytes of the read buffer allocated per connection up front.
+    pub(crate) read_buffer_size: usize,
+    /// Status of the server's own Close frame (1000).
+    pub(crate) close_code: u16,
+    /// Send text (JSON) frames as binary frames.
+    pub(crate) text_as_binary: bool,
+    /// Answer a client's Close frame with status 1000 (true) or echo it (tungstenite's way).
+    pub(crate) answer_close_with_1000: bool,
+}
+
 /// Accepts a WebSocket upgrade: `run` gets the transport once the upgrade completes,
 /// `on_failed` runs if it does not. `Err` is the response refusing a request that is not a
 /// valid upgrade. `read_buffer_size` is allocated per connection up front: it is what an idle
 /// WebSocket costs.
 pub(crate) async fn accept<F, Fut>(
     parts: &mut Parts,
-    read_buffer_size: usize,
-    close_code: u16,
+    o: WsOptions,
     on_failed: impl FnOnce() + Send + 'static,
     run: F,
 ) -> Result<Response, Response>
@@ -36,33 +68,65 @@ where
     F: FnOnce(WebSocketTransport) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let upgrade = WebSocketUpgrade::from_request_parts(parts, &())
-        .await
-        .map_err(IntoResponse::into_response)?;
-    Ok(upgrade
-        .read_buffer_size(read_buffer_size.max(256))
+    // axum checks the request; without the connection's upgrade handle (taken first) a request
+    // that passes every check is refused only for being "not upgradable".
+    let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Err(WebSocketUpgradeRejection::ConnectionNotUpgradable(r)) => {
+            if on_upgrade.is_none() {
+                return Err(r.into_response());
+            }
+        }
+        Err(refusal) => return Err(refusal.into_response()),
+        Ok(_) => {}
+    }
+    let (Some(on_upgrade), Some(key)) = (on_upgrade, parts.headers.get(header::SEC_WEBSOCKET_KEY))
+    else {
+        return Err(StatusCode::UPGRADE_REQUIRED.into_response());
+    };
+    let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| StatusCode::BAD_REQUEST.into_response())?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(o.read_buffer_size.max(256))
         .write_buffer_size(0)
-        .max_message_size(MAX_MESSAGE_SIZE)
-        .max_frame_size(MAX_MESSAGE_SIZE)
-        .on_failed_upgrade(move |_| on_failed())
-        .on_upgrade(move |ws| run(WebSocketTransport::new(ws, close_code))))
+        .max_message_size(Some(MAX_MESSAGE_SIZE))
+        .max_frame_size(Some(MAX_MESSAGE_SIZE));
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            on_failed();
+            return;
+        };
+        let io = CloseReply::new(TokioIo::new(upgraded), o.answer_close_with_1000);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        run(WebSocketTransport::new(ws, o.close_code, o.text_as_binary)).await;
+    });
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    Ok(r)
 }
 
 /// A WebSocket carrying one hub (or raw) connection.
 pub(crate) struct WebSocketTransport {
-    ws: WebSocket,
+    ws: Socket,
     closed: bool,
     close_code: u16,
+    /// Fault mode: text (JSON) frames are sent as binary frames.
+    text_as_binary: bool,
 }
 
 impl WebSocketTransport {
     /// Wraps an accepted socket; the server's Close frame carries `close_code` (1000, Normal
     /// Closure, as ASP.NET Core sends; another code only for a fault mode).
-    fn new(ws: WebSocket, close_code: u16) -> Self {
+    fn new(ws: Socket, close_code: u16, text_as_binary: bool) -> Self {
         Self {
             ws,
             closed: false,
             close_code,
+            text_as_binary,
         }
     }
 }
@@ -80,12 +144,8 @@ impl Transport for WebSocketTransport {
             match self.ws.next().await {
                 Some(Ok(Message::Text(t))) => return Received::Data(Bytes::from(t)),
                 Some(Ok(Message::Binary(b))) => return Received::Data(b),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) => {
-                    self.closed = true;
-                    return Received::Closed;
-                }
-                Some(Err(_)) | None => {
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
                     self.closed = true;
                     return Received::Closed;
                 }
@@ -96,6 +156,7 @@ impl Transport for WebSocketTransport {
     async fn send(&mut self, data: Bytes, format: TransferFormat) -> Result<(), ()> {
         let msg = match format {
             TransferFormat::Binary => Message::Binary(data),
+            TransferFormat::Text if self.text_as_binary => Message::Binary(data),
             TransferFormat::Text => match Utf8Bytes::try_from(data.clone()) {
                 Ok(t) => Message::Text(t),
                 // Raw echo of non-UTF-8 bytes: a text frame cannot carry them.
@@ -116,21 +177,245 @@ impl Transport for WebSocketTransport {
         let _ = self
             .ws
             .send(Message::Close(Some(CloseFrame {
-                code: self.close_code,
+                code: CloseCode::from(self.close_code),
                 reason: Utf8Bytes::from_static(""),
             })))
             .await;
-        if !self.closed {
-            // Wait (bounded) for the client's Close frame so the close is clean on both sides.
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-                while let Some(Ok(m)) = self.ws.next().await {
-                    if matches!(m, Message::Close(_)) {
-                        break;
-                    }
+        // Wait (bounded) for the client's Close frame so the close is clean on both sides.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            while let Some(Ok(m)) = self.ws.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
                 }
-            })
-            .await;
-            self.closed = true;
+            }
+        })
+        .await;
+        self.closed = true;
+    }
+}
+
+/// The socket's bytes on their way to tungstenite: every Close frame from the client (a
+/// control frame, at most 125 bytes of payload) is presented as a Close frame with status 1000,
+/// so that tungstenite's automatic answer carries 1000, as ASP.NET Core's does. Other bytes pass
+/// unchanged. Memory is bounded: one read, plus at most one frame header or Close frame.
+pub(crate) struct CloseReply<T> {
+    inner: T,
+    enabled: bool,
+    /// Bytes read and not yet decided on (an incomplete frame header or Close frame).
+    pending: Vec<u8>,
+    /// Bytes ready for tungstenite, from `ready_at`.
+    ready: Vec<u8>,
+    ready_at: usize,
+    /// Payload bytes of the current frame (not a Close) still to pass through.
+    payload_left: u64,
+}
+
+/// Status 1000 (Normal Closure), big-endian.
+const NORMAL_CLOSURE: [u8; 2] = [0x03, 0xe8];
+
+impl<T> CloseReply<T> {
+    /// Wraps `inner`; with `enabled` false every byte passes unchanged (a fault mode).
+    pub(crate) fn new(inner: T, enabled: bool) -> Self {
+        Self {
+            inner,
+            enabled,
+            pending: Vec::new(),
+            ready: Vec::new(),
+            ready_at: 0,
+            payload_left: 0,
         }
+    }
+
+    /// Moves everything that can be decided from `pending` to `ready`.
+    fn process(&mut self) {
+        loop {
+            if self.payload_left > 0 {
+                let n = self.payload_left.min(self.pending.len() as u64) as usize;
+                if n == 0 {
+                    return;
+                }
+                self.ready.extend_from_slice(&self.pending[..n]);
+                self.pending.drain(..n);
+                self.payload_left -= n as u64;
+                continue;
+            }
+            let p = &self.pending;
+            if p.len() < 2 {
+                return;
+            }
+            let masked = p[1] & 0x80 != 0;
+            let len7 = p[1] & 0x7f;
+            let ext = match len7 {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let head = 2 + ext + if masked { 4 } else { 0 };
+            if p.len() < head {
+                return;
+            }
+            let len = match len7 {
+                126 => u64::from(u16::from_be_bytes([p[2], p[3]])),
+                127 => p[2..10].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)),
+                n => u64::from(n),
+            };
+            let is_close = p[0] & 0x0f == 0x8;
+            if is_close && len <= 125 {
+                let total = head + len as usize;
+                if p.len() < total {
+                    return;
+                }
+                let mut frame = vec![p[0], (p[1] & 0x80) | 2];
+                if masked {
+                    let key = [p[head - 4], p[head - 3], p[head - 2], p[head - 1]];
+                    frame.extend_from_slice(&key);
+                    frame.push(NORMAL_CLOSURE[0] ^ key[0]);
+                    frame.push(NORMAL_CLOSURE[1] ^ key[1]);
+                } else {
+                    frame.extend_from_slice(&NORMAL_CLOSURE);
+                }
+                self.ready.extend_from_slice(&frame);
+                self.pending.drain(..total);
+            } else {
+                self.ready.extend_from_slice(&self.pending[..head]);
+                self.pending.drain(..head);
+                self.payload_left = len;
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for CloseReply<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if !this.enabled {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        loop {
+            if this.ready_at < this.ready.len() {
+                let n = (this.ready.len() - this.ready_at).min(buf.remaining());
+                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
+                this.ready_at += n;
+                if this.ready_at == this.ready.len() {
+                    this.ready.clear();
+                    this.ready_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 4096];
+            let mut rb = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            if rb.filled().is_empty() {
+                // End of the stream: an incomplete frame goes as it is (tungstenite reports it).
+                if this.pending.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                this.ready.append(&mut this.pending);
+                continue;
+            }
+            this.pending.extend_from_slice(rb.filled());
+            this.process();
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for CloseReply<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    async fn through(input: &[u8], chunk: usize) -> Vec<u8> {
+        let (mut w, r) = tokio::io::duplex(64);
+        let data = input.to_vec();
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for c in data.chunks(chunk) {
+                w.write_all(c).await.expect("write");
+            }
+        });
+        let mut out = Vec::new();
+        CloseReply::new(r, true)
+            .read_to_end(&mut out)
+            .await
+            .expect("read");
+        writer.await.expect("writer");
+        out
+    }
+
+    #[tokio::test]
+    async fn a_client_close_frame_becomes_status_1000_and_data_passes_unchanged() {
+        let key = [1, 2, 3, 4];
+        // A masked text frame "hi" holding 0x88 0x80 in its payload, an empty Close, then a
+        // Close with status 1001 and a reason.
+        let mut input = vec![0x81, 0x84, 1, 2, 3, 4];
+        input.extend([b'h' ^ 1, b'i' ^ 2, 0x88 ^ 3, 0x80 ^ 4]);
+        let text_frame = input.clone();
+        input.extend([0x88, 0x80, 1, 2, 3, 4]);
+        input.extend([
+            0x88,
+            0x85,
+            1,
+            2,
+            3,
+            4,
+            0x03 ^ 1,
+            0xe9 ^ 2,
+            b'b' ^ 3,
+            b'y' ^ 4,
+            b'e' ^ 1,
+        ]);
+        let close_1000 = [0x88, 0x82, 1, 2, 3, 4, 0x03 ^ key[0], 0xe8 ^ key[1]];
+        let mut expected = text_frame;
+        expected.extend(close_1000);
+        expected.extend(close_1000);
+        for chunk in [1, 3, 7, 100] {
+            assert_eq!(through(&input, chunk).await, expected, "chunks of {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn long_frames_pass_unchanged() {
+        let mut input = vec![0x82, 0xfe, 0x01, 0x00, 9, 9, 9, 9];
+        input.extend(std::iter::repeat_n(0x88, 256));
+        input.extend([0x82, 0x80, 0, 0, 0, 0]);
+        assert_eq!(through(&input, 5).await, input);
     }
 }

@@ -76,7 +76,7 @@ async fn poll(http: Http, url: reqwest::Url, tx: mpsc::Sender<Incoming>) {
         match status {
             200 if body.is_empty() => continue,
             200 => {
-                if tx.send(Incoming::Data(body)).await.is_err() {
+                if tx.send(Incoming::Data(body, None)).await.is_err() {
                     return;
                 }
             }

@@ -59,8 +59,8 @@ impl CloseInfo {
 /// What a reader task saw.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// Bytes (a frame, an SSE event's data, a poll body).
-    Data(Bytes),
+    /// Bytes (a frame, an SSE event's data, a poll body), with the WebSocket frame type.
+    Data(Bytes, Option<FrameKind>),
     /// The transport ended.
     Closed(CloseInfo),
 }
@@ -76,6 +76,12 @@ pub(crate) trait Transport: Send {
         data: &'a [u8],
         kind: FrameKind,
     ) -> TransportFuture<'a, Result<(), ClientError>>;
+
+    /// WebSockets only: starts the closing handshake with an empty Close frame (no status) and
+    /// keeps reading, so that the server's answering Close frame is seen.
+    fn send_empty_close(&mut self) -> TransportFuture<'_, Result<(), ClientError>> {
+        Box::pin(async { Err(ClientError::NotOpen) })
+    }
 
     /// Ends the transport: gracefully (WebSocket Close frame / DELETE for Long Polling /
     /// ending the SSE request) or abruptly (dropping the connection).

@@ -86,7 +86,11 @@ async fn read(resp: reqwest::Response, http: Http, tx: mpsc::Sender<Incoming>) {
         match chunk {
             Ok(c) => {
                 for ev in parser.push(&c) {
-                    if tx.send(Incoming::Data(Bytes::from(ev))).await.is_err() {
+                    if tx
+                        .send(Incoming::Data(Bytes::from(ev), None))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -102,8 +102,10 @@ async fn read(
 ) {
     while let Some(m) = stream.next().await {
         let ev = match m {
-            Ok(Message::Text(t)) => Incoming::Data(Bytes::copy_from_slice(t.as_bytes())),
-            Ok(Message::Binary(b)) => Incoming::Data(b),
+            Ok(Message::Text(t)) => {
+                Incoming::Data(Bytes::copy_from_slice(t.as_bytes()), Some(FrameKind::Text))
+            }
+            Ok(Message::Binary(b)) => Incoming::Data(b, Some(FrameKind::Binary)),
             Ok(Message::Close(f)) => Incoming::Closed(CloseInfo {
                 code: Some(f.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005)),
                 reason: f.map(|f| f.reason.to_string()).unwrap_or_default(),
@@ -140,6 +142,17 @@ impl Transport for WebSocket {
             };
             self.sink
                 .send(msg)
+                .await
+                .map_err(|e| ClientError::WebSocketSend(e.to_string()))
+        })
+    }
+
+    fn send_empty_close(&mut self) -> TransportFuture<'_, Result<(), ClientError>> {
+        Box::pin(async move {
+            self.http
+                .note(Direction::Out, "ws", "Close frame without status");
+            self.sink
+                .send(Message::Close(None))
                 .await
                 .map_err(|e| ClientError::WebSocketSend(e.to_string()))
         })

@@ -1,5 +1,6 @@
-//! `expect_close` (a Close message, then the transport ends) and `expect_disconnect` (the
-//! transport ends); over WebSockets optionally with a given Close frame status.
+//! `expect_close` (a Close message, then the transport ends), `expect_disconnect` (the
+//! transport ends) and `expect_end` (either: any Close message or none, then the end); over
+//! WebSockets optionally with a given Close frame status.
 
 use tokio::time::Instant;
 
@@ -28,6 +29,33 @@ pub(super) async fn close(
         return Err(ctx.fail(text, format!("{shown} ({why})")));
     }
     disconnect(ctx, client, ws_code).await
+}
+
+/// The connection ends: a Close message of any content (Pings skipped) and then the end of the
+/// transport, or the end of the transport alone. For steps whose subject is not the Close.
+pub(super) async fn end(
+    ctx: &mut Ctx<'_>,
+    client: &str,
+    ws_code: Option<u16>,
+) -> Result<(), StepError> {
+    const ENDS: &str =
+        "the server ends the connection (a Close message or the end of the transport)";
+    let deadline = Instant::now() + ctx.wait;
+    match ctx.next_message(client, deadline).await {
+        Ok(signalr_protocol::Parsed::Message(signalr_protocol::HubMessage::Close(_))) => {
+            disconnect(ctx, client, ws_code).await
+        }
+        Ok(p) => Err(ctx.fail(
+            ENDS,
+            format!(
+                "another message: {}",
+                signalr_protocol::notation::parsed_to_text(&p)
+            ),
+        )),
+        Err(RecvError::Closed(_)) => disconnect(ctx, client, ws_code).await,
+        Err(RecvError::Timeout(_)) => Err(ctx.fail(ENDS, "it stayed open")),
+        Err(e) => Err(ctx.recv_failure(ENDS, e)),
+    }
 }
 
 pub(super) async fn disconnect(

@@ -38,13 +38,19 @@ pub(super) fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpCheck) -> Result<(), 
         let ok = match v.as_str() {
             "!" => all.is_empty(),
             "*" => !all.is_empty(),
-            _ => all.iter().any(|a| *a == v),
+            _ => match v.strip_prefix('~') {
+                Some(tokens) => has_tokens(&all, tokens),
+                None => all.iter().any(|a| *a == v),
+            },
         };
         if !ok {
             let want = match v.as_str() {
                 "!" => format!("no {k} header"),
                 "*" => format!("a {k} header"),
-                _ => format!("{k}: {v}"),
+                _ => match v.strip_prefix('~') {
+                    Some(tokens) => format!("{k} listing {tokens}"),
+                    None => format!("{k}: {v}"),
+                },
             };
             return Err(ctx.fail(want, format!("{k}: {all:?}")));
         }
@@ -62,4 +68,33 @@ pub(super) fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpCheck) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// `~a,b`: every comma-separated token is among the header's comma-separated values, in any
+/// order and case, white space ignored (`no-cache,no-store` = `no-store, no-cache`).
+fn has_tokens(values: &[&str], tokens: &str) -> bool {
+    let listed: Vec<String> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    tokens
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .all(|t| listed.contains(&t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_tokens;
+
+    #[test]
+    fn header_tokens_match_in_any_order_case_and_spacing() {
+        assert!(has_tokens(&["no-cache,no-store"], "no-cache,no-store"));
+        assert!(has_tokens(&["No-Store, no-cache"], "no-cache, no-store"));
+        assert!(has_tokens(&["no-cache", "no-store"], "no-store"));
+        assert!(!has_tokens(&["no-cache"], "no-cache,no-store"));
+        assert!(!has_tokens(&[], "no-cache"));
+    }
 }

@@ -5,7 +5,15 @@ use crate::cases::HttpStep;
 use crate::runner::context::Ctx;
 use crate::runner::outcome::StepError;
 
-pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpStep) -> Result<(), StepError> {
+/// `within` (when the step sets it) replaces the request timeout: for a request the server is
+/// meant to hold, such as a Long Polling GET waiting out the poll timeout.
+pub(super) async fn run(
+    ctx: &mut Ctx<'_>,
+    client: &str,
+    h: &HttpStep,
+    within: bool,
+) -> Result<(), StepError> {
+    let wait = ctx.wait;
     let method = h.method.as_deref().unwrap_or("GET");
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|_| StepError::Error(format!("invalid HTTP method '{method}'")))?;
@@ -25,7 +33,12 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpStep) -> Result
         }
         None => s.target().url(&path, &query),
     };
-    match s.http(method, url, &headers, body).await {
+    let r = if within {
+        s.http_within(method, url, &headers, body, wait).await
+    } else {
+        s.http(method, url, &headers, body).await
+    };
+    match r {
         Ok(_) => Ok(()),
         Err(e) => Err(ctx.client_failure("a response", e)),
     }

@@ -9,6 +9,7 @@ mod close;
 mod connect;
 mod expect;
 mod expect_close;
+mod expect_frames;
 mod expect_handshake;
 mod expect_http;
 mod expect_ping;
@@ -100,7 +101,7 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
             };
             send::raw(ctx, client, bytes, *frame, &chunking(chunks)).await
         }
-        Action::Http(h) => http::run(ctx, client, h).await,
+        Action::Http(h) => http::run(ctx, client, h, step.within.is_some()).await,
         Action::Expect {
             patterns,
             save,
@@ -116,9 +117,14 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
         Action::ExpectDisconnect {
             websocket_close_code,
         } => expect_close::disconnect(ctx, client, *websocket_close_code).await,
+        Action::ExpectEnd {
+            websocket_close_code,
+        } => expect_close::end(ctx, client, *websocket_close_code).await,
+        Action::ExpectFrames => expect_frames::run(ctx, client),
         Action::ExpectSilence(t) => expect_silence::run(ctx, client, t).await,
         Action::ExpectPing => expect_ping::run(ctx, client).await,
         Action::Close { graceful } => close::run(ctx, client, *graceful).await,
+        Action::CloseEmptyFrame => close::empty_frame(ctx, client).await,
         Action::Wait(t) => wait::run(ctx, t).await,
     }
 }
