@@ -43,9 +43,18 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &OpenOpts) -> Result
     match (r, o.expect_success.unwrap_or(true)) {
         (Ok(()), true) | (Err(_), false) => Ok(()),
         (Err(e), true) => Err(ctx.client_failure("the transport opens", e)),
-        (Ok(()), false) => Err(ctx.fail(
-            "the server refuses the transport request",
-            "it was accepted",
-        )),
+        (Ok(()), false) => {
+            // Accepted after all: what the server does next (a WebSocket close 4404 or 4409,
+            // data, nothing) goes into the transcript and the failure.
+            let deadline = tokio::time::Instant::now() + ctx.wait;
+            let then = match ctx.session(client)?.wait_closed(deadline).await {
+                Ok(c) => format!("then it ended the transport ({})", c.describe()),
+                Err(_) => "and it stayed open".to_owned(),
+            };
+            Err(ctx.fail(
+                "the server refuses the transport request",
+                format!("it was accepted, {then}"),
+            ))
+        }
     }
 }
