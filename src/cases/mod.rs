@@ -480,7 +480,7 @@ expect = '{"type":6}'
             ("wait = \"soon\"", "step 2: timing 'soon'"),
             (
                 "close = \"later\"",
-                "step 2: close must be 'graceful' or 'abrupt'",
+                "step 2: close must be 'graceful', 'abrupt' or 'empty-frame'",
             ),
             (
                 "websocket_close_code = 1000\nexpect_ping = true",
