@@ -237,6 +237,8 @@ async fn start(
             };
             let read_buffer = shared.config.websocket_read_buffer_size;
             let (s, c) = (shared.clone(), conn.clone());
+            // Shared, not moved by value through each layer of the connection's task.
+            let info = Arc::new(info);
             let accepted = websockets::accept(
                 &mut parts,
                 read_buffer,
@@ -255,6 +257,7 @@ async fn start(
         }
         TransportKind::ServerSentEvents => {
             let (t, response) = sse::start(conn.start_inbound(None));
+            let info = Arc::new(info);
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
                 shared.connections.remove(&conn.token);
@@ -268,6 +271,7 @@ async fn start(
             let inbound = conn.start_inbound(Some(lp.clone()));
             let (t, response) =
                 long_polling::start(lp, inbound, shared.config.disconnect_timeout());
+            let info = Arc::new(info);
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
                 // Kept until the client's next poll (204) or the disconnect timeout.
@@ -283,7 +287,7 @@ async fn run_endpoint<T: Transport>(
     shared: &Arc<Shared>,
     ep: &Endpoint,
     conn: &HttpConnection,
-    info: RequestInfo,
+    info: Arc<RequestInfo>,
 ) {
     match &ep.kind {
         EndpointKind::Hub { hub, lifetime } => {
@@ -291,7 +295,7 @@ async fn run_endpoint<T: Transport>(
                 t,
                 ConnectionSetup {
                     connection_id: conn.connection_id.clone(),
-                    request: Arc::new(info),
+                    request: info,
                     hub: hub.clone(),
                     lifetime: lifetime.clone(),
                     shared: shared.clone(),

@@ -50,7 +50,10 @@ where
 
 /// A WebSocket carrying one hub (or raw) connection.
 pub(crate) struct WebSocketTransport {
-    ws: WebSocket,
+    /// Boxed: the socket state is ~370 bytes, and the transport is moved by value through the
+    /// layers of the connection's task; each layer would keep its own copy for the connection's
+    /// whole life (idle connections would cost ~1 KB more each).
+    ws: Box<WebSocket>,
     closed: bool,
     close_code: u16,
 }
@@ -60,7 +63,7 @@ impl WebSocketTransport {
     /// Closure, as ASP.NET Core sends; another code only for a fault mode).
     fn new(ws: WebSocket, close_code: u16) -> Self {
         Self {
-            ws,
+            ws: Box::new(ws),
             closed: false,
             close_code,
         }
