@@ -68,6 +68,7 @@ async fn main() {
         .await
         .expect("sender connects");
     let cpu_before = hub.cpu_time();
+    hub.count_start();
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     for seq in 0..messages {
@@ -101,6 +102,7 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     let cpu = hub.cpu_time().saturating_sub(cpu_before);
+    let instructions = hub.count_instructions("broadcast");
     all.sort();
     println!(
         "broadcast bench: {receivers} receivers, {messages} messages at 10/s over {:.1} s",
@@ -119,5 +121,11 @@ async fn main() {
         "  mock-hub CPU/delivery:    {:.1} µs",
         cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64
     );
+    if let Some(i) = instructions {
+        println!(
+            "  mock-hub instructions/delivery (callgrind): {}",
+            i / delivered.max(1)
+        );
+    }
     println!("  lost:                     {lost}   target 0");
 }

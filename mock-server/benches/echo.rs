@@ -37,6 +37,7 @@ async fn main() {
             c.recv().await.expect("warm-up reply");
         }
         let cpu_before = hub.cpu_time();
+        hub.count_start();
         let started = Instant::now();
         let deadline = started + Duration::from_secs(secs);
         let mut tasks = Vec::new();
@@ -71,6 +72,7 @@ async fn main() {
         }
         let elapsed = started.elapsed();
         let cpu = hub.cpu_time().saturating_sub(cpu_before);
+        let instructions = hub.count_instructions(&format!("echo-{size}"));
         all.sort();
         let n = all.len().max(1);
         println!(
@@ -90,5 +92,11 @@ async fn main() {
             "  mock-hub CPU/invocation:  {:.1} µs   target ≤ 20 µs",
             cpu.as_secs_f64() * 1e6 / n as f64
         );
+        if let Some(i) = instructions {
+            println!(
+                "  mock-hub instructions/invocation (callgrind): {}",
+                i / n as u64
+            );
+        }
     }
 }

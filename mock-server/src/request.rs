@@ -1,6 +1,7 @@
 //! The HTTP request that established a connection, as hub methods may read it.
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use bytes::BytesMut;
 
 use crate::auth::User;
 
@@ -45,16 +46,44 @@ impl RequestInfo {
 }
 
 /// A deep copy of request headers. hyper's header values are slices of the connection's read
-/// buffer; keeping them for the connection's lifetime would keep that whole buffer alive.
+/// buffer; keeping them for the connection's lifetime would keep that whole buffer alive. The
+/// copied values share one allocation (each value is a slice of it), not one each: every idle
+/// connection keeps its request.
 pub(crate) fn owned_headers(h: &HeaderMap) -> HeaderMap {
+    let mut values = BytesMut::with_capacity(h.values().map(|v| v.len()).sum());
+    for v in h.values() {
+        values.extend_from_slice(v.as_bytes());
+    }
+    let values = values.freeze();
     let mut out = HeaderMap::with_capacity(h.len());
+    let mut at = 0;
     for (k, v) in h {
+        let value = values.slice(at..at + v.len());
+        at += v.len();
         if let (Ok(k), Ok(v)) = (
             header::HeaderName::from_bytes(k.as_str().as_bytes()),
-            HeaderValue::from_bytes(v.as_bytes()),
+            HeaderValue::from_maybe_shared(value),
         ) {
             out.append(k, v);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_headers_keep_every_value_in_order() {
+        let mut h = HeaderMap::new();
+        h.append("x-a", HeaderValue::from_static("1"));
+        h.append(header::COOKIE, HeaderValue::from_static("a=b"));
+        h.append("x-a", HeaderValue::from_static("two"));
+        h.append(header::HOST, HeaderValue::from_static(""));
+        let o = owned_headers(&h);
+        assert_eq!(o, h);
+        let all: Vec<_> = o.get_all("x-a").iter().collect();
+        assert_eq!(all, ["1", "two"]);
+    }
 }

@@ -1,56 +1,28 @@
-//! Byte scanning eight bytes at a step (SWAR: the zero-byte tests from Alan Mycroft's
-//! "haszero"), for the loops that walk whole payloads: the record separator search, and the
-//! JSON string reader and writer looking for the next byte that needs attention.
+//! Byte scanning a block at a time, for the loops that walk whole payloads: the record
+//! separator search, and the JSON string reader and writer looking for the next byte that
+//! needs attention.
 //!
-//! Text is mostly long runs of plain bytes, and these loops run over every byte received or sent.
+//! Text is mostly long runs of plain bytes, and these loops run over every byte received or
+//! sent. Each 32-byte block is tested without branches (an OR over the block), which the
+//! compiler turns into 16-byte vector compares (SSE2 on every x86-64); only the block holding
+//! a hit is walked byte by byte. This replaced an eight-bytes-a-step SWAR loop that cost about
+//! three instructions a byte, the largest per-byte cost of echoing a long string.
 
-const ONES: u64 = u64::from_ne_bytes([1; 8]);
-const HIGHS: u64 = ONES << 7;
+/// Bytes tested together.
+const BLOCK: usize = 32;
 
-/// One eight-byte word, little-endian so that the lowest set bit is the first byte.
-#[inline]
-pub(crate) fn word(bytes: &[u8], at: usize) -> Option<u64> {
-    let chunk = bytes.get(at..at + 8)?;
-    <[u8; 8]>::try_from(chunk).ok().map(u64::from_le_bytes)
-}
-
-/// The high bit of each byte of `w` equal to `b` (exact up to the first one: later bits may
-/// be false positives, so only the lowest is to be used).
-#[inline]
-pub(crate) fn bytes_eq(w: u64, b: u8) -> u64 {
-    let x = w ^ (ONES * u64::from(b));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
-/// The high bit of each byte of `w` below `n` (`n` ≤ 128; exact up to the first one).
-#[inline]
-pub(crate) fn bytes_below(w: u64, n: u8) -> u64 {
-    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
-}
-
-/// The byte index within its word of the first hit in a non-zero mask.
-#[inline]
-pub(crate) fn first(mask: u64) -> usize {
-    (mask.trailing_zeros() / 8) as usize
-}
-
-/// The index of the first byte at or after `from` that `hit` says needs attention, or
-/// `bytes.len()`. `hits` is the same test for eight bytes at once: a mask with the high bit of
-/// every byte that `hit` holds for, exact up to the first one.
+/// The index of the first byte at or after `from` for which `hit` holds, or `bytes.len()`.
+/// `hit` should be a few comparisons (it is evaluated for every byte of a block).
 #[inline(always)]
-pub(crate) fn position(
-    bytes: &[u8],
-    from: usize,
-    hits: impl Fn(u64) -> u64,
-    hit: impl Fn(u8) -> bool,
-) -> usize {
+pub(crate) fn position(bytes: &[u8], from: usize, hit: impl Fn(u8) -> bool) -> usize {
     let mut i = from;
-    while let Some(w) = word(bytes, i) {
-        let mask = hits(w);
-        if mask != 0 {
-            return i + first(mask);
+    if let Some(rest) = bytes.get(from..) {
+        for block in rest.chunks_exact(BLOCK) {
+            if block.iter().fold(false, |any, &b| any | hit(b)) {
+                break;
+            }
+            i += BLOCK;
         }
-        i += 8;
     }
     while let Some(&b) = bytes.get(i) {
         if hit(b) {
@@ -63,7 +35,7 @@ pub(crate) fn position(
 
 /// The index of the first `needle` at or after `from`.
 pub(crate) fn find_byte(haystack: &[u8], needle: u8, from: usize) -> Option<usize> {
-    let i = position(haystack, from, |w| bytes_eq(w, needle), |b| b == needle);
+    let i = position(haystack, from, |b| b == needle);
     (i < haystack.len()).then_some(i)
 }
 
@@ -73,7 +45,7 @@ mod tests {
 
     #[test]
     fn find_byte_everywhere() {
-        for len in 0..40 {
+        for len in 0..100 {
             for at in 0..len {
                 let mut buf = vec![b'a'; len];
                 buf[at] = 0x1e;
@@ -88,14 +60,5 @@ mod tests {
             assert_eq!(find_byte(&vec![0x9eu8; len], 0x1e, 0), None);
         }
         assert_eq!(find_byte(b"abc", b'c', 7), None);
-    }
-
-    #[test]
-    fn masks() {
-        let w = u64::from_le_bytes(*b"ab\x01\"\\\xff\x1f ");
-        assert_eq!(first(bytes_eq(w, b'"')), 3);
-        assert_eq!(first(bytes_eq(w, b'\\')), 4);
-        assert_eq!(first(bytes_below(w, 0x20)), 2);
-        assert_eq!(bytes_eq(w, b'z'), 0);
     }
 }

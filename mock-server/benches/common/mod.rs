@@ -19,6 +19,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub struct Hub {
     pub child: Child,
     pub base: String,
+    /// `BENCH_CALLGRIND=<dir>`: mock-hub runs under `valgrind --tool=callgrind`, writing to dir.
+    callgrind: Option<String>,
 }
 
 impl Hub {
@@ -27,7 +29,22 @@ impl Hub {
     pub fn start(args: &[&str]) -> Hub {
         let bin =
             std::env::var("MOCK_HUB").unwrap_or_else(|_| env!("CARGO_BIN_EXE_mock-hub").to_owned());
-        let mut child = Command::new(bin)
+        let callgrind = std::env::var("BENCH_CALLGRIND")
+            .ok()
+            .filter(|d| !d.is_empty());
+        let mut cmd = match &callgrind {
+            Some(dir) => {
+                let mut c = Command::new("valgrind");
+                c.args([
+                    "--tool=callgrind",
+                    &format!("--callgrind-out-file={dir}/mock-hub.%p"),
+                    &bin,
+                ]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .args(["--port", "0"])
             .args(args)
             .env("RUST_LOG", "warn")
@@ -41,7 +58,50 @@ impl Hub {
             .read_line(&mut line)
             .expect("mock-hub prints its address");
         let base = line.trim().rsplit(' ').next().expect("address").to_owned();
-        Hub { child, base }
+        Hub {
+            child,
+            base,
+            callgrind,
+        }
+    }
+
+    /// Under `BENCH_CALLGRIND`: starts counting mock-hub's instructions from zero.
+    pub fn count_start(&self) {
+        if self.callgrind.is_some() {
+            self.callgrind_control(&["-z"]);
+        }
+    }
+
+    /// Under `BENCH_CALLGRIND`: the instructions mock-hub executed since [`Hub::count_start`]
+    /// (all threads), dumped to a file named after `label`.
+    pub fn count_instructions(&self, label: &str) -> Option<u64> {
+        let dir = self.callgrind.as_ref()?;
+        self.callgrind_control(&["-d", label]);
+        let prefix = format!("mock-hub.{}.", self.pid());
+        let mut newest = None;
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name
+                .strip_prefix(&prefix)
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                if newest.as_ref().is_none_or(|(m, _)| n > *m) {
+                    newest = Some((n, e.path()));
+                }
+            }
+        }
+        let text = std::fs::read_to_string(newest?.1).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("totals:"))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    fn callgrind_control(&self, args: &[&str]) {
+        let _ = Command::new("callgrind_control")
+            .args(args)
+            .arg(self.pid().to_string())
+            .stdout(Stdio::null())
+            .output();
     }
 
     pub fn pid(&self) -> u32 {

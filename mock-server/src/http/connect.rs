@@ -260,6 +260,8 @@ async fn start(
                 move || shared.connections.remove(&token)
             };
             let (s, c) = (shared.clone(), conn.clone());
+            // Shared, not moved by value through each layer of the connection's task.
+            let info = Arc::new(info);
             let accepted = websockets::accept(&mut parts, options, on_failed, |t| async move {
                 run_endpoint(t, &s, &ep, &c, info).await;
                 s.connections.remove(&c.token);
@@ -275,6 +277,7 @@ async fn start(
                 conn.start_inbound(None),
                 shared.faults.has(Fault::SsePlainHeaders),
             );
+            let info = Arc::new(info);
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
                 shared.connections.remove(&conn.token);
@@ -288,6 +291,7 @@ async fn start(
             let inbound = conn.start_inbound(Some(lp.clone()));
             let (t, response) =
                 long_polling::start(lp, inbound, shared.config.disconnect_timeout());
+            let info = Arc::new(info);
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
                 // Kept until the client's next poll (204) or the disconnect timeout.
@@ -303,7 +307,7 @@ async fn run_endpoint<T: Transport>(
     shared: &Arc<Shared>,
     ep: &Endpoint,
     conn: &HttpConnection,
-    info: RequestInfo,
+    info: Arc<RequestInfo>,
 ) {
     match &ep.kind {
         EndpointKind::Hub { hub, lifetime } => {
@@ -311,7 +315,7 @@ async fn run_endpoint<T: Transport>(
                 t,
                 ConnectionSetup {
                     connection_id: conn.connection_id.clone(),
-                    request: Arc::new(info),
+                    request: info,
                     hub: hub.clone(),
                     lifetime: lifetime.clone(),
                     shared: shared.clone(),

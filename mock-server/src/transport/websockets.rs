@@ -111,7 +111,10 @@ where
 
 /// A WebSocket carrying one hub (or raw) connection.
 pub(crate) struct WebSocketTransport {
-    ws: Socket,
+    /// Boxed: the socket state is ~370 bytes, and the transport is moved by value through the
+    /// layers of the connection's task; each layer would keep its own copy for the connection's
+    /// whole life (idle connections would cost ~1 KB more each).
+    ws: Box<Socket>,
     closed: bool,
     close_code: u16,
     /// Fault mode: text (JSON) frames are sent as binary frames.
@@ -123,7 +126,7 @@ impl WebSocketTransport {
     /// Closure, as ASP.NET Core sends; another code only for a fault mode).
     fn new(ws: Socket, close_code: u16, text_as_binary: bool) -> Self {
         Self {
-            ws,
+            ws: Box::new(ws),
             closed: false,
             close_code,
             text_as_binary,

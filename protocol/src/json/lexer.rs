@@ -23,18 +23,13 @@ pub(super) enum Number {
 
 /// A byte that ends a run of plain string content: `"`, `\` or a control character.
 const fn ends_run(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+    (b == b'"') | (b == b'\\') | (b < 0x20)
 }
 
 /// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
 #[inline]
 pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
-    scan::position(
-        bytes,
-        from,
-        |w| scan::bytes_eq(w, b'"') | scan::bytes_eq(w, b'\\') | scan::bytes_below(w, 0x20),
-        ends_run,
-    )
+    scan::position(bytes, from, ends_run)
 }
 
 /// The value of each byte as a hex digit (either case, as serde_json reads `\u`), or -1.
@@ -313,6 +308,24 @@ mod tests {
         assert_eq!(find_run_end(b"abcdefgh\x01", 0), 8);
         assert_eq!(find_run_end("é€日本語😀\x7f".as_bytes(), 0), 19);
         assert_eq!(find_run_end(b"", 0), 0);
+    }
+
+    #[test]
+    fn run_ends_at_every_offset() {
+        // Across and inside the scanner's 32-byte blocks, with bytes on both sides of the
+        // tested ranges (0x20, 0x7f, non-ASCII) around the hit.
+        for len in 0..100 {
+            for at in 0..len {
+                for end in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut b: Vec<u8> =
+                        (0..len).map(|i| [b' ', 0x7f, 0xc3, b'a'][i % 4]).collect();
+                    b[at] = end;
+                    assert_eq!(find_run_end(&b, 0), at, "{len} {at} {end}");
+                    assert_eq!(find_run_end(&b, at), at);
+                }
+            }
+            assert_eq!(find_run_end(&vec![b'a'; len], 0), len);
+        }
     }
 
     #[test]
