@@ -40,6 +40,9 @@ pub struct MockConfig {
     pub disconnect_timeout_ms: u64,
     /// `LongPollingOptions.PollTimeout` in milliseconds.
     pub long_poll_timeout_ms: u64,
+    /// `HttpConnectionDispatcherOptions.TransportSendTimeout` in milliseconds: a WebSocket or
+    /// SSE send that does not finish within it aborts the connection.
+    pub transport_send_timeout_ms: u64,
     /// `HttpConnectionDispatcherOptions.MinimumProtocolVersion` (negotiate).
     pub minimum_negotiate_version: i32,
     /// How long a hub method waits for a client result before giving up (0 = forever, as
@@ -74,6 +77,7 @@ impl Default for MockConfig {
             stateful_reconnect_buffer_size: 100_000,
             disconnect_timeout_ms: 15_000,
             long_poll_timeout_ms: 90_000,
+            transport_send_timeout_ms: 10_000,
             minimum_negotiate_version: 0,
             client_result_timeout_ms: 0,
             max_queued_bytes_per_connection: 16 * 1024 * 1024,
@@ -154,6 +158,9 @@ impl MockConfig {
     }
     pub(crate) fn long_poll_timeout(&self) -> Duration {
         Duration::from_millis(self.long_poll_timeout_ms.max(1))
+    }
+    pub(crate) fn transport_send_timeout(&self) -> Duration {
+        Duration::from_millis(self.transport_send_timeout_ms.max(1))
     }
     pub(crate) fn client_result_timeout(&self) -> Option<Duration> {
         (self.client_result_timeout_ms > 0)

@@ -17,17 +17,53 @@ use super::{Received, Transport, TransportKind};
 /// How long to wait for the client's Close frame after sending ours (`WebSocketOptions.CloseTimeout`).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Largest message and frame accepted (a hub message is at most 32 KB by default; the limit
-/// that matters is the hub's own, applied by the connection).
+/// Largest WebSocket message and frame accepted when the hub has no message size limit.
 const MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// Room for several hub messages in one WebSocket message above the hub's own limit (clients
+/// such as .NET's send whatever their transport pipe holds, up to about 1 MiB, in one message).
+const BATCH_ALLOWANCE: usize = 1 << 20;
+
+/// What one WebSocket may cost and how long a send may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WsLimits {
+    /// Allocated per connection up front: what an idle WebSocket costs.
+    pub(crate) read_buffer_size: usize,
+    /// The hub's `MaximumReceiveMessageSize` (`None` = unlimited). A WebSocket message is
+    /// refused (1009) while it arrives once it is larger than this plus [`BATCH_ALLOWANCE`], so
+    /// a message that never ends is not assembled in memory.
+    pub(crate) hub_message_size: Option<usize>,
+    /// `TransportSendTimeout`: a send stuck longer aborts the connection.
+    pub(crate) send_timeout: Duration,
+}
+
+impl WsLimits {
+    fn max_message(&self) -> usize {
+        self.hub_message_size
+            .map_or(MAX_MESSAGE_SIZE, |m| m.saturating_add(BATCH_ALLOWANCE))
+            .min(MAX_MESSAGE_SIZE)
+    }
+}
+
+/// The RFC 6455 close code for a receive error (`None`: the peer is gone, nothing to send).
+fn close_code_for(e: axum::Error) -> Option<u16> {
+    use tungstenite::error::{Error, ProtocolError};
+    let inner = e.into_inner();
+    match inner.downcast_ref::<Error>()? {
+        Error::Utf8(_) => Some(1007),
+        Error::Capacity(_) => Some(1009),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(_) => Some(1002),
+        _ => None,
+    }
+}
 
 /// Accepts a WebSocket upgrade: `run` gets the transport once the upgrade completes,
 /// `on_failed` runs if it does not. `Err` is the response refusing a request that is not a
-/// valid upgrade. `read_buffer_size` is allocated per connection up front: it is what an idle
-/// WebSocket costs.
+/// valid upgrade.
 pub(crate) async fn accept<F, Fut>(
     parts: &mut Parts,
-    read_buffer_size: usize,
+    limits: WsLimits,
     close_code: u16,
     on_failed: impl FnOnce() + Send + 'static,
     run: F,
@@ -40,12 +76,12 @@ where
         .await
         .map_err(IntoResponse::into_response)?;
     Ok(upgrade
-        .read_buffer_size(read_buffer_size.max(256))
+        .read_buffer_size(limits.read_buffer_size.max(256))
         .write_buffer_size(0)
-        .max_message_size(MAX_MESSAGE_SIZE)
-        .max_frame_size(MAX_MESSAGE_SIZE)
+        .max_message_size(limits.max_message())
+        .max_frame_size(limits.max_message())
         .on_failed_upgrade(move |_| on_failed())
-        .on_upgrade(move |ws| run(WebSocketTransport::new(ws, close_code))))
+        .on_upgrade(move |ws| run(WebSocketTransport::new(ws, close_code, limits.send_timeout))))
 }
 
 /// A WebSocket carrying one hub (or raw) connection.
@@ -53,16 +89,24 @@ pub(crate) struct WebSocketTransport {
     ws: WebSocket,
     closed: bool,
     close_code: u16,
+    /// A bad frame arrived: the close code it earns (sent after the hub's Close).
+    failed: Option<u16>,
+    /// A send timed out: the socket is abandoned without a closing handshake.
+    stuck: bool,
+    send_timeout: Duration,
 }
 
 impl WebSocketTransport {
     /// Wraps an accepted socket; the server's Close frame carries `close_code` (1000, Normal
     /// Closure, as ASP.NET Core sends; another code only for a fault mode).
-    fn new(ws: WebSocket, close_code: u16) -> Self {
+    fn new(ws: WebSocket, close_code: u16, send_timeout: Duration) -> Self {
         Self {
             ws,
             closed: false,
             close_code,
+            failed: None,
+            stuck: false,
+            send_timeout,
         }
     }
 }
@@ -85,7 +129,12 @@ impl Transport for WebSocketTransport {
                     self.closed = true;
                     return Received::Closed;
                 }
-                Some(Err(_)) | None => {
+                Some(Err(e)) => {
+                    self.closed = true;
+                    self.failed = close_code_for(e);
+                    return Received::Closed;
+                }
+                None => {
                     self.closed = true;
                     return Received::Closed;
                 }
@@ -102,10 +151,40 @@ impl Transport for WebSocketTransport {
                 Err(_) => Message::Binary(data),
             },
         };
-        self.ws.send(msg).await.map_err(|_| ())
+        if self.stuck {
+            return Err(());
+        }
+        match tokio::time::timeout(self.send_timeout, self.ws.send(msg)).await {
+            Ok(r) => r.map_err(|_| ()),
+            Err(_) => {
+                // The client stopped reading (WebSocketsServerTransport aborts the socket).
+                self.stuck = true;
+                Err(())
+            }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.is_some()
     }
 
     async fn close(&mut self) {
+        if self.stuck {
+            return;
+        }
+        if let Some(code) = self.failed {
+            // A bad frame: the hub's Close went out; now the WebSocket close the frame earns
+            // (1007 invalid UTF-8, 1009 too big, 1002 protocol violation), without waiting for
+            // the client's reply.
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from_static(""),
+            };
+            let _ =
+                tokio::time::timeout(self.send_timeout, self.ws.send(Message::Close(Some(frame))))
+                    .await;
+            return;
+        }
         if self.closed {
             // The peer closed (or vanished) first. tungstenite queued the reply to its Close
             // frame and only writes it on the next flush; without this the client never sees
