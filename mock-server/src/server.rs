@@ -72,15 +72,9 @@ impl ServerBuilder {
         });
         let router = crate::http::router(shared.clone());
         let sweeper = spawn_sweeper(shared.clone());
+        let headers_timeout = shared.config.request_headers_timeout();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.cancelled_owned());
-            if let Err(e) = serve.await {
-                tracing::error!("server error: {e}");
-            }
+            crate::accept::serve(listener, router, headers_timeout, shutdown).await;
             sweeper.abort();
         });
         Ok(MockServer { addr, shared, task })

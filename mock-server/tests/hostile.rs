@@ -315,3 +315,72 @@ async fn a_large_post_waits_for_the_connection_to_read_it() {
     assert_eq!(&r.bytes().await.expect("body")[..], b"{}\x1e");
     assert_no_panics();
 }
+
+fn short_headers_timeout() -> MockConfig {
+    MockConfig {
+        request_headers_timeout_ms: 300,
+        long_poll_timeout_ms: 1_000,
+        ..MockConfig::default().fast_timers()
+    }
+}
+
+/// Reads until the server closes the socket (bounded); whatever it sent before is ignored.
+async fn expect_closed_by_server(tcp: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(TIMEOUT, tcp.read(&mut buf)).await {
+            Err(_) => panic!("the server kept the socket open"),
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A socket that sends nothing, and one that sends its headers a byte at a time and never
+/// finishes (slowloris), are closed after the request headers timeout (Kestrel's
+/// `RequestHeadersTimeout`), instead of being held forever.
+#[tokio::test]
+async fn idle_and_slow_header_sockets_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let srv = server(short_headers_timeout()).await;
+    let mut idle = tokio::net::TcpStream::connect(srv.addr())
+        .await
+        .expect("connect");
+    expect_closed_by_server(&mut idle).await;
+
+    let mut slow = tokio::net::TcpStream::connect(srv.addr())
+        .await
+        .expect("connect");
+    let request = b"POST /conformance/negotiate HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let slowloris = async {
+        for b in request.iter().chain(std::iter::repeat(&b'a')) {
+            if slow.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            // The client's pace, not synchronisation: one byte every 50 ms.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(TIMEOUT, slowloris)
+        .await
+        .expect("the server closed the slow socket");
+    assert_no_panics();
+}
+
+/// The timeout is only for headers: a poll that waits longer than it, a keep-alive connection
+/// reused before it, and a WebSocket that stays quiet longer than it all keep working.
+#[tokio::test]
+async fn requests_in_progress_and_websockets_are_not_cut() {
+    let srv = server(short_headers_timeout()).await;
+    let http = reqwest::Client::new();
+    let url = long_polling(&srv, &http).await;
+    // A poll with nothing to send is answered when the 1 s poll timeout ends.
+    let r = http.get(&url).send().await.expect("poll");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.expect("body").len(), 0);
+    let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+    c.expect_silence_for(Duration::from_millis(900)).await;
+    assert_eq!(c.call("Echo", vec![int(1)]).await, int(1));
+    assert_no_panics();
+}
