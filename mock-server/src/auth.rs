@@ -77,6 +77,8 @@ impl TokenService {
     /// The user of a valid token; `None` for anything else.
     pub(crate) fn validate(&self, token: &str) -> Option<User> {
         let mut v = Validation::new(Algorithm::HS256);
+        // The JwtBearer handler accepts any HMAC-SHA2 signature made with the symmetric key.
+        v.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
         v.leeway = 300;
         v.validate_aud = false;
         v.validate_nbf = true;
@@ -96,7 +98,9 @@ impl TokenService {
         })
     }
 
-    /// The user from `Authorization: Bearer …`, or else the `access_token` query parameter.
+    /// The user from `Authorization: Bearer …`, or else the `access_token` query parameter. An
+    /// `Authorization` header of another scheme (or a bare token without `Bearer `) carries no
+    /// token, as for `JwtBearerHandler`.
     pub(crate) fn user_from_request(
         &self,
         headers: &HeaderMap,
@@ -106,15 +110,13 @@ impl TokenService {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty());
-        let token = match header {
-            Some(h) => {
-                let lower = h.to_ascii_lowercase();
-                if lower.starts_with("bearer ") {
-                    h[7..].trim().to_owned()
-                } else {
-                    h.trim().to_owned()
-                }
-            }
+        let bearer = header.and_then(|h| {
+            h.get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                .map(|_| h[7..].trim().to_owned())
+        });
+        let token = match bearer {
+            Some(t) => t,
             None => query
                 .iter()
                 .find(|(k, _)| k == "access_token")
@@ -136,5 +138,47 @@ mod tests {
         assert_eq!(u.name_identifier.as_deref(), Some("alice"));
         assert!(s.validate("garbage").is_none());
         assert!(TokenService::new("other").unwrap().validate(&t).is_none());
+    }
+
+    fn auth(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            value.parse().expect("header value"),
+        );
+        h
+    }
+
+    #[test]
+    fn only_bearer_tokens_count() {
+        let s = TokenService::new("key").unwrap();
+        let t = s.issue("alice", "me", "you", 60);
+        assert!(s
+            .user_from_request(&auth(&format!("Bearer {t}")), &[])
+            .is_some());
+        assert!(s
+            .user_from_request(&auth(&format!("bearer {t}")), &[])
+            .is_some());
+        // ASP.NET Core: 401 for the raw token and for another scheme.
+        assert!(s.user_from_request(&auth(&t), &[]).is_none());
+        assert!(s
+            .user_from_request(&auth(&format!("Basic {t}")), &[])
+            .is_none());
+        let q = [("access_token".to_owned(), t.clone())];
+        assert!(s.user_from_request(&HeaderMap::new(), &q).is_some());
+    }
+
+    #[test]
+    fn hs384_and_hs512_with_the_key_are_accepted() {
+        let s = TokenService::new("a key long enough for every HMAC size ............").unwrap();
+        let claims = json!({"sub": "bob", "exp": now() + 60});
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let t = encode(&Header::new(alg), &claims, &s.encoding).unwrap();
+            let u = s.validate(&t).expect("accepted");
+            assert_eq!(u.name_identifier.as_deref(), Some("bob"));
+        }
+        let other = TokenService::new("another key").unwrap();
+        let t = encode(&Header::new(Algorithm::HS512), &claims, &other.encoding).unwrap();
+        assert!(s.validate(&t).is_none());
     }
 }

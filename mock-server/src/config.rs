@@ -40,6 +40,12 @@ pub struct MockConfig {
     pub disconnect_timeout_ms: u64,
     /// `LongPollingOptions.PollTimeout` in milliseconds.
     pub long_poll_timeout_ms: u64,
+    /// Kestrel's `RequestHeadersTimeout` in milliseconds: a client must send a request's
+    /// headers within it, and a connection idle between requests is closed after it.
+    pub request_headers_timeout_ms: u64,
+    /// `HttpConnectionDispatcherOptions.TransportSendTimeout` in milliseconds: a WebSocket or
+    /// SSE send that does not finish within it aborts the connection.
+    pub transport_send_timeout_ms: u64,
     /// `HttpConnectionDispatcherOptions.MinimumProtocolVersion` (negotiate).
     pub minimum_negotiate_version: i32,
     /// How long a hub method waits for a client result before giving up (0 = forever, as
@@ -74,6 +80,8 @@ impl Default for MockConfig {
             stateful_reconnect_buffer_size: 100_000,
             disconnect_timeout_ms: 15_000,
             long_poll_timeout_ms: 90_000,
+            transport_send_timeout_ms: 10_000,
+            request_headers_timeout_ms: 30_000,
             minimum_negotiate_version: 0,
             client_result_timeout_ms: 0,
             max_queued_bytes_per_connection: 16 * 1024 * 1024,
@@ -154,6 +162,12 @@ impl MockConfig {
     }
     pub(crate) fn long_poll_timeout(&self) -> Duration {
         Duration::from_millis(self.long_poll_timeout_ms.max(1))
+    }
+    pub(crate) fn request_headers_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_headers_timeout_ms.max(1))
+    }
+    pub(crate) fn transport_send_timeout(&self) -> Duration {
+        Duration::from_millis(self.transport_send_timeout_ms.max(1))
     }
     pub(crate) fn client_result_timeout(&self) -> Option<Duration> {
         (self.client_result_timeout_ms > 0)

@@ -96,6 +96,9 @@ pub(crate) enum CloseReason {
     InvalidCompletion(String),
     /// The client did not read what it was sent.
     Overflow,
+    /// The client sent a WebSocket frame the transport refuses (invalid UTF-8 in a text frame,
+    /// a message over the limit, a protocol violation).
+    BadFrame,
 }
 
 impl CloseReason {
@@ -128,6 +131,13 @@ impl CloseReason {
             CloseReason::InvalidCompletion(m) => {
                 HubMessage::close(error("InvalidOperationException", m), true)
             }
+            CloseReason::BadFrame => HubMessage::close(
+                error(
+                    "WebSocketException",
+                    "The remote party sent a WebSocket frame that cannot be accepted.",
+                ),
+                true,
+            ),
         }
     }
 }

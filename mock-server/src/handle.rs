@@ -106,7 +106,9 @@ impl ConnHandle {
         }
         let n = bytes.len();
         let queued = self.queued.fetch_add(n, Ordering::Relaxed) + n;
-        if queued > self.max_queued {
+        // One message always fits into an empty queue, however large (ASP.NET Core has no
+        // output size limit: `LargeResult(16777216)` goes out); beyond that the queue is bounded.
+        if queued > self.max_queued && queued > n {
             self.end(CloseReason::Overflow);
             return false;
         }

@@ -57,6 +57,7 @@
 //! `config`, `error`, `faults`, `timer`.
 #![forbid(unsafe_code)]
 
+mod accept;
 mod auth;
 mod call;
 mod config;

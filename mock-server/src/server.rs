@@ -72,15 +72,9 @@ impl ServerBuilder {
         });
         let router = crate::http::router(shared.clone());
         let sweeper = spawn_sweeper(shared.clone());
+        let headers_timeout = shared.config.request_headers_timeout();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown.cancelled_owned());
-            if let Err(e) = serve.await {
-                tracing::error!("server error: {e}");
-            }
+            crate::accept::serve(listener, router, headers_timeout, shutdown).await;
             sweeper.abort();
         });
         Ok(MockServer { addr, shared, task })
@@ -131,6 +125,12 @@ impl MockServer {
             .and_then(|ep| ep.lifetime().cloned())
     }
 
+    /// How many negotiated connections the server still holds (any transport, pending, open
+    /// or ended but not yet disposed): what a hostile or vanished client can make it keep.
+    pub fn http_connections(&self) -> usize {
+        self.shared.connections.len()
+    }
+
     /// Stops accepting, closes every connection (Close with allowReconnect, as an app shutdown
     /// does) and waits for the server to stop.
     pub async fn shutdown(self) {
@@ -149,7 +149,8 @@ impl MockServer {
     }
 }
 
-/// Disposes of negotiated connections that never connected (`DisconnectTimeout`).
+/// Disposes of negotiated connections that never connected, and of ended ones whose client did
+/// not come back within `DisconnectTimeout`.
 fn spawn_sweeper(shared: Arc<Shared>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

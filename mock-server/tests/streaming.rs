@@ -343,3 +343,23 @@ async fn items_after_the_upload_ended_are_ignored() {
     assert_eq!(c.invoke("2", "Echo", vec![int(2)]).await, ok("2", int(2)));
     assert_no_panics();
 }
+
+/// A second invocation that reuses an open upload's stream id takes the id over
+/// (`StreamTracker.AddStream` replaces the entry): its items and completion go to the second
+/// invocation, and the first one never completes while the connection lives.
+#[tokio::test]
+async fn a_reused_stream_id_belongs_to_the_newest_invocation() {
+    let srv = default_server().await;
+    let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+    c.send(&upload_invocation("1", "UploadConcat", vec!["u"]))
+        .await;
+    c.send(&HubMessage::stream_item("u", s("a"))).await;
+    c.send(&upload_invocation("2", "UploadConcat", vec!["u"]))
+        .await;
+    c.send(&HubMessage::stream_item("u", s("b"))).await;
+    c.send(&void("u")).await;
+    assert_eq!(c.expect_msg().await, ok("2", s("b")));
+    // Everything sent so far has been dispatched once Echo answers: invocation 1 is still open.
+    assert_eq!(c.invoke("3", "Echo", vec![int(3)]).await, ok("3", int(3)));
+    assert_no_panics();
+}

@@ -68,6 +68,10 @@ pub(crate) struct Dispatcher {
     stream_buffer_capacity: usize,
     client_result_timeout: Option<Duration>,
     uploads: HashMap<String, (mpsc::Sender<Result<Value, HubError>>, ParamType)>,
+    /// Uploads whose stream id a later invocation reused: no item or completion reaches them
+    /// any more (`StreamTracker.AddStream` replaces the id's entry), so their methods wait
+    /// until the connection ends, as on ASP.NET Core. Dropped with the connection.
+    orphaned_uploads: Vec<mpsc::Sender<Result<Value, HubError>>>,
 }
 
 impl Dispatcher {
@@ -89,6 +93,7 @@ impl Dispatcher {
             stream_buffer_capacity: options.stream_buffer_capacity.max(1),
             client_result_timeout: options.client_result_timeout,
             uploads: HashMap::new(),
+            orphaned_uploads: Vec::new(),
         }
     }
 
@@ -266,6 +271,7 @@ impl Dispatcher {
 
     /// Ends every upload still open (the connection closed).
     pub(crate) fn close_uploads(&mut self) {
+        self.orphaned_uploads.clear();
         for (_, (tx, _)) in self.uploads.drain() {
             let _ = tx.try_send(Err(HubError::exception(
                 "OperationCanceledException",
@@ -413,7 +419,9 @@ impl Dispatcher {
             .zip(upload_types)
             .map(|(sid, ty)| {
                 let (tx, rx) = mpsc::channel(capacity);
-                self.uploads.insert(sid.clone(), (tx, ty));
+                if let Some((old, _)) = self.uploads.insert(sid.clone(), (tx, ty)) {
+                    self.orphaned_uploads.push(old);
+                }
                 Some(Upload::new(rx))
             })
             .collect();

@@ -72,8 +72,11 @@ impl Session {
                     return CloseReason::TransportClosed;
                 }
             }
+            // The client timeout does not run while the server is not reading (a dispatch
+            // waiting for an invocation slot or upload room): `HubConnectionHandler` stops it
+            // around each dispatch and restarts it afterwards.
             let timeout_at = match (self.client_timeout_armed, client_timeout) {
-                (true, Some(d)) => Some(last_received + d),
+                (true, Some(d)) if blocked.is_none() => Some(last_received + d),
                 _ => None,
             };
             tokio::select! {
@@ -88,6 +91,7 @@ impl Session {
                     }
                 }, if blocked.is_some() => {
                     blocked = None;
+                    last_received = Instant::now();
                     if let Err(r) = self.dispatcher.resume(resume, &mut blocked) {
                         return r;
                     }
@@ -110,6 +114,9 @@ impl Session {
                         }
                     }
                     Received::Closed => {
+                        if t.failed() {
+                            return CloseReason::BadFrame;
+                        }
                         if let Err(e) = self.frames.finish() {
                             return CloseReason::Protocol(e);
                         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use signalr_protocol::{TransferFormat, TransportKind};
 
 use super::connections::{ConnState, HttpConnection};
@@ -21,6 +22,10 @@ use crate::transport::{sse, websockets, Received, Transport};
 
 /// Largest POST body accepted (a hub message is at most 32 KB by default; a body may hold many).
 const MAX_POST_BODY: usize = 16 << 20;
+
+/// A POST body goes into the connection in pieces of at most this size (`ProcessSend`'s copy
+/// buffer), at most [`super::connections::POSTS_IN_FLIGHT`] of them queued.
+const POST_PIECE: usize = 4096;
 
 const NO_CONNECTION: &str = "No Connection with that ID";
 
@@ -62,13 +67,33 @@ async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
     let Some(inbound) = conn.inbound() else {
         return text(StatusCode::NOT_FOUND, NO_CONNECTION);
     };
-    let body = match axum::body::to_bytes(req.into_body(), MAX_POST_BODY).await {
-        Ok(b) => b,
-        Err(_) => return text(StatusCode::BAD_REQUEST, ""),
-    };
-    if inbound.send(Received::Data(body)).await.is_err() {
-        // The connection was disposed during the write.
-        return StatusCode::NOT_FOUND.into_response();
+    // One POST at a time, streamed into the connection in small pieces that wait while the
+    // connection is behind (`ProcessSend` copies the body into the pipe under `WriteLock`):
+    // the bytes held per connection stay bounded however large or many the POSTs are.
+    let _writing = conn.write_lock.lock().await;
+    let mut body = req.into_body().into_data_stream();
+    let mut total = 0usize;
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return text(StatusCode::BAD_REQUEST, "");
+        };
+        total += chunk.len();
+        if total > MAX_POST_BODY {
+            return text(StatusCode::BAD_REQUEST, "");
+        }
+        let mut at = 0;
+        while at < chunk.len() {
+            let end = (at + POST_PIECE).min(chunk.len());
+            if inbound
+                .send(Received::Data(chunk.slice(at..end)))
+                .await
+                .is_err()
+            {
+                // The connection was disposed during the write.
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            at = end;
+        }
     }
     text(StatusCode::OK, "")
 }
@@ -184,6 +209,7 @@ async fn get(
         Ok(mut state) => match *state {
             ConnState::Pending => {
                 *state = ConnState::Active(kind);
+                shared.connections.not_pending(&conn);
                 Next::Start
             }
             ConnState::Active(k) if k != kind => Next::Refuse(text(
@@ -253,6 +279,12 @@ async fn start(
                 },
                 text_as_binary: shared.faults.has(Fault::JsonInBinaryFrames),
                 answer_close_with_1000: !shared.faults.has(Fault::EchoEmptyClose),
+                hub_message_size: if shared.faults.has(Fault::NoMessageSizeLimit) {
+                    None
+                } else {
+                    shared.config.max_message_size()
+                },
+                send_timeout: shared.config.transport_send_timeout(),
             };
             let on_failed = {
                 let shared = shared.clone();
@@ -276,6 +308,7 @@ async fn start(
             let (t, response) = sse::start(
                 conn.start_inbound(None),
                 shared.faults.has(Fault::SsePlainHeaders),
+                shared.config.transport_send_timeout(),
             );
             let info = Arc::new(info);
             tokio::spawn(async move {
@@ -290,12 +323,17 @@ async fn start(
             ));
             let inbound = conn.start_inbound(Some(lp.clone()));
             let (t, response) =
-                long_polling::start(lp, inbound, shared.config.disconnect_timeout());
+                long_polling::start(lp.clone(), inbound, shared.config.disconnect_timeout());
             let info = Arc::new(info);
             tokio::spawn(async move {
                 run_endpoint(t, &shared, &ep, &conn, info).await;
-                // Kept until the client's next poll (204) or the disconnect timeout.
-                conn.set_ended();
+                if lp.abandoned() {
+                    // The client stopped polling: disposed now, its queued output with it.
+                    shared.connections.remove(&conn.token);
+                } else {
+                    // Kept until the client's next poll (204) or the disconnect timeout.
+                    conn.set_ended();
+                }
             });
             response
         }

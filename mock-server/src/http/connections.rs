@@ -1,8 +1,10 @@
 //! The table of negotiated connections (keyed by token), each connection's state from negotiate
 //! to its end, the channels SSE and Long Polling are fed through, and the sweeper that disposes
-//! of connections that never connected (`DisconnectTimeout`).
+//! of connections that never connected, and of ended Long Polling connections whose client never
+//! came back for its last poll (`DisconnectTimeout`, as `HttpConnectionManager.Scan` does).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +18,8 @@ use crate::faults::Fault;
 use crate::transport::long_polling::LongPollState;
 use crate::transport::Received;
 
-/// POST bodies queued for a connection before the next POST waits.
-const POSTS_IN_FLIGHT: usize = 16;
+/// POST body pieces (at most 4 KiB each) queued for a connection before its POST waits.
+pub(crate) const POSTS_IN_FLIGHT: usize = 16;
 
 /// State of a negotiated connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,10 @@ pub(crate) struct HttpConnection {
     io: Mutex<Option<HttpIo>>,
     /// Data POSTed before any transport started (ASP.NET Core buffers it in the pipe).
     early: Mutex<Option<mpsc::Receiver<Received>>>,
+    /// Counted in [`ConnectionManager::pending`] (cleared once, when it starts or goes).
+    counted_pending: AtomicBool,
+    /// One POST at a time writes into the connection (`HttpConnectionContext.WriteLock`).
+    pub(crate) write_lock: tokio::sync::Mutex<()>,
 }
 
 impl HttpConnection {
@@ -121,6 +127,9 @@ impl HttpConnection {
 #[derive(Default)]
 pub(crate) struct ConnectionManager {
     map: Mutex<HashMap<String, Arc<HttpConnection>>>,
+    /// Connections negotiated and not started, kept as a count so a negotiate costs the same
+    /// however many are pending.
+    pending: AtomicUsize,
 }
 
 /// 16 random bytes, base64url without padding (22 characters).
@@ -146,11 +155,21 @@ impl ConnectionManager {
             state: Mutex::new(ConnState::Pending),
             io: Mutex::new(None),
             early: Mutex::new(None),
+            counted_pending: AtomicBool::new(true),
+            write_lock: tokio::sync::Mutex::new(()),
         });
+        self.pending.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut m) = self.map.lock() {
             m.insert(token, c.clone());
         }
         c
+    }
+
+    /// Records that `c` is no longer pending (started, or gone); counts once.
+    pub(crate) fn not_pending(&self, c: &HttpConnection) {
+        if c.counted_pending.swap(false, Ordering::Relaxed) {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn get(&self, token: &str) -> Option<Arc<HttpConnection>> {
@@ -185,39 +204,43 @@ impl ConnectionManager {
 
     /// Forgets a connection.
     pub(crate) fn remove(&self, token: &str) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(token);
+        let removed = self.map.lock().ok().and_then(|mut m| m.remove(token));
+        if let Some(c) = removed {
+            self.not_pending(&c);
         }
+    }
+
+    /// How many connections the table holds (any state).
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Connections negotiated but not (yet) connected.
     pub(crate) fn pending(&self) -> usize {
-        self.map
-            .lock()
-            .map(|m| {
-                m.values()
-                    .filter(|c| {
-                        c.state
-                            .lock()
-                            .map(|s| *s == ConnState::Pending)
-                            .unwrap_or(false)
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
+        self.pending.load(Ordering::Relaxed)
     }
 
-    /// Forgets connections negotiated longer than `timeout` ago that never connected.
+    /// Forgets connections negotiated longer than `timeout` ago that never connected, and
+    /// connections that ended longer than `timeout` ago (a Long Polling client that never
+    /// polled again): their queued output goes with them, and a late poll gets 404.
     pub(crate) fn sweep(&self, timeout: Duration) {
+        let mut gone = Vec::new();
         if let Ok(mut m) = self.map.lock() {
             m.retain(|_, c| {
-                let pending = c
-                    .state
-                    .lock()
-                    .map(|s| *s == ConnState::Pending)
-                    .unwrap_or(true);
-                !(pending && c.created.elapsed() > timeout)
+                let expired = match c.state.lock().map(|s| *s) {
+                    Ok(ConnState::Pending) => c.created.elapsed() > timeout,
+                    Ok(ConnState::Ended(at)) => at.elapsed() > timeout,
+                    Ok(ConnState::Active(_)) => false,
+                    Err(_) => true,
+                };
+                if expired {
+                    gone.push(c.clone());
+                }
+                !expired
             });
+        }
+        for c in gone {
+            self.not_pending(&c);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the connection with DELETE. Between polls the connection is inactive; without a new poll
 //! within the disconnect timeout it is disposed.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ pub(crate) struct LongPollState {
     polling: AtomicUsize,
     last_poll_end: Mutex<Instant>,
     max_buffered: usize,
+    /// The client stopped polling for longer than the disconnect timeout.
+    abandoned: AtomicBool,
 }
 
 impl LongPollState {
@@ -43,7 +45,14 @@ impl LongPollState {
             polling: AtomicUsize::new(0),
             last_poll_end: Mutex::new(Instant::now()),
             max_buffered,
+            abandoned: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the connection ended because the client stopped polling (ASP.NET Core then
+    /// disposes it at once: a late poll gets 404, and what was queued is dropped).
+    pub(crate) fn abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
     }
 }
 
@@ -206,6 +215,7 @@ impl Transport for LongPollingTransport {
                             .map(|t| t.elapsed() >= self.disconnect_timeout)
                             .unwrap_or(true);
                     if idle {
+                        self.state.abandoned.store(true, Ordering::SeqCst);
                         return Received::Closed;
                     }
                 }
@@ -218,7 +228,8 @@ impl Transport for LongPollingTransport {
             let Ok(mut b) = self.state.buf.lock() else {
                 return Err(());
             };
-            if b.len() + data.len() > self.state.max_buffered {
+            // As for the connection's queue: one message always fits into an empty buffer.
+            if !b.is_empty() && b.len() + data.len() > self.state.max_buffered {
                 return Err(());
             }
             b.extend_from_slice(&data);

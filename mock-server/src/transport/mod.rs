@@ -49,6 +49,12 @@ pub(crate) trait Transport: Send + 'static {
     /// Ends the transport from the server side.
     fn close(&mut self) -> impl Future<Output = ()> + Send;
 
+    /// Whether the transport ended because the peer sent something invalid at the transport
+    /// level (e.g. a WebSocket frame with invalid UTF-8), rather than by leaving.
+    fn failed(&self) -> bool {
+        false
+    }
+
     /// Long Polling keeps itself alive: no hub Pings.
     fn inherent_keep_alive(&self) -> bool {
         self.kind() == TransportKind::LongPolling

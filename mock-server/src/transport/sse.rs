@@ -1,23 +1,31 @@
 //! Server-Sent Events: the server writes `text/event-stream` events on one long GET; the client
 //! sends with POSTs. Text only.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use signalr_protocol::TransferFormat;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::{Received, Transport, TransportKind};
 
-/// Events queued for the response body before the connection waits for the client to read.
-const EVENTS_IN_FLIGHT: usize = 64;
+/// Events queued for the response body (each send waits until the body took its event, so
+/// at most one is queued at a time: the bytes held are bounded by one message).
+const EVENTS_IN_FLIGHT: usize = 1;
 
 /// The hub connection's side of an SSE connection.
 pub(crate) struct SseTransport {
     inbound: mpsc::Receiver<Received>,
     out: Option<mpsc::Sender<Bytes>>,
+    /// How many events the response body has taken.
+    taken: watch::Receiver<u64>,
+    /// How many events were sent.
+    sent: u64,
+    send_timeout: Duration,
 }
 
 /// Formats one chunk as an SSE event: each `\n`-separated line as `data: <line>\r\n`
@@ -45,8 +53,14 @@ fn format_event(payload: &[u8]) -> Vec<u8> {
 
 /// Starts an SSE connection: the transport and the streaming response (headers as
 /// `ServerSentEventsServerTransport` sets them; `plain`, a fault mode, leaves them out).
-pub(crate) fn start(inbound: mpsc::Receiver<Received>, plain: bool) -> (SseTransport, Response) {
-    let (t, body) = sse(inbound);
+/// A send that waits longer than `send_timeout` for the client to read aborts the connection
+/// (`TransportSendTimeout`).
+pub(crate) fn start(
+    inbound: mpsc::Receiver<Received>,
+    plain: bool,
+    send_timeout: Duration,
+) -> (SseTransport, Response) {
+    let (t, body) = sse(inbound, send_timeout);
     let mut r = Response::new(Body::from_stream(body));
     let h = r.headers_mut();
     if plain {
@@ -72,21 +86,31 @@ pub(crate) fn start(inbound: mpsc::Receiver<Received>, plain: bool) -> (SseTrans
 /// Creates the transport and the response body stream (`:\r\n` first, then events).
 fn sse(
     inbound: mpsc::Receiver<Received>,
+    send_timeout: Duration,
 ) -> (
     SseTransport,
     impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send,
 ) {
     let (tx, rx) = mpsc::channel::<Bytes>(EVENTS_IN_FLIGHT);
+    let (taken_tx, taken) = watch::channel(0u64);
     // The comment line works around a Firefox quirk; ASP.NET Core writes it first.
     let body = stream::once(async { Bytes::from_static(b":\r\n") })
-        .chain(stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (b, rx))
-        }))
+        .chain(stream::unfold(
+            (rx, taken_tx),
+            |(mut rx, taken)| async move {
+                let b = rx.recv().await?;
+                taken.send_modify(|n| *n += 1);
+                Some((b, (rx, taken)))
+            },
+        ))
         .map(Ok);
     (
         SseTransport {
             inbound,
             out: Some(tx),
+            taken,
+            sent: 0,
+            send_timeout,
         },
         body,
     )
@@ -112,9 +136,29 @@ impl Transport for SseTransport {
         let Some(out) = &self.out else {
             return Err(());
         };
-        out.send(Bytes::from(format_event(&data)))
-            .await
-            .map_err(|_| ())
+        let event = Bytes::from(format_event(&data));
+        self.sent += 1;
+        let sent = self.sent;
+        let taken = &mut self.taken;
+        // The send is done when the response body took the event; a client that stops reading
+        // stops the body (`TransportSendTimeout`).
+        let done = tokio::time::timeout(self.send_timeout, async {
+            out.send(event).await.map_err(|_| ())?;
+            taken
+                .wait_for(|n| *n >= sent)
+                .await
+                .map(|_| ())
+                .map_err(|_| ())
+        })
+        .await;
+        match done {
+            Ok(r) => r,
+            Err(_) => {
+                // The client stopped reading: abort.
+                self.out = None;
+                Err(())
+            }
+        }
     }
 
     async fn close(&mut self) {

@@ -37,9 +37,12 @@ type Socket = WebSocketStream<CloseReply<TokioIo<hyper::upgrade::Upgraded>>>;
 /// How long to wait for the client's Close frame after sending ours (`WebSocketOptions.CloseTimeout`).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Largest message and frame accepted (a hub message is at most 32 KB by default; the limit
-/// that matters is the hub's own, applied by the connection).
+/// Largest WebSocket message and frame accepted when the hub has no message size limit.
 const MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// Room for several hub messages in one WebSocket message above the hub's own limit (clients
+/// such as .NET's send whatever their transport pipe holds, up to about 1 MiB, in one message).
+const BATCH_ALLOWANCE: usize = 1 << 20;
 
 /// How the server's WebSockets behave (the defaults are ASP.NET Core's; others are fault modes).
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +55,32 @@ pub(crate) struct WsOptions {
     pub(crate) text_as_binary: bool,
     /// Answer a client's Close frame with status 1000 (true) or echo it (tungstenite's way).
     pub(crate) answer_close_with_1000: bool,
+    /// The hub's `MaximumReceiveMessageSize` (`None` = unlimited). A WebSocket message is
+    /// refused (1009) while it arrives once it is larger than this plus [`BATCH_ALLOWANCE`], so
+    /// a message that never ends is not assembled in memory.
+    pub(crate) hub_message_size: Option<usize>,
+    /// `TransportSendTimeout`: a send stuck longer aborts the connection.
+    pub(crate) send_timeout: Duration,
+}
+
+impl WsOptions {
+    fn max_message(&self) -> usize {
+        self.hub_message_size
+            .map_or(MAX_MESSAGE_SIZE, |m| m.saturating_add(BATCH_ALLOWANCE))
+            .min(MAX_MESSAGE_SIZE)
+    }
+}
+
+/// The RFC 6455 close code for a receive error (`None`: the peer is gone, nothing to send).
+fn close_code_for(e: &tokio_tungstenite::tungstenite::Error) -> Option<u16> {
+    use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+    match e {
+        Error::Utf8(_) => Some(1007),
+        Error::Capacity(_) => Some(1009),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(_) => Some(1002),
+        _ => None,
+    }
 }
 
 /// Accepts a WebSocket upgrade: `run` gets the transport once the upgrade completes,
@@ -89,8 +118,8 @@ where
     let config = WebSocketConfig::default()
         .read_buffer_size(o.read_buffer_size.max(256))
         .write_buffer_size(0)
-        .max_message_size(Some(MAX_MESSAGE_SIZE))
-        .max_frame_size(Some(MAX_MESSAGE_SIZE));
+        .max_message_size(Some(o.max_message()))
+        .max_frame_size(Some(o.max_message()));
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             on_failed();
@@ -98,7 +127,7 @@ where
         };
         let io = CloseReply::new(TokioIo::new(upgraded), o.answer_close_with_1000);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        run(WebSocketTransport::new(ws, o.close_code, o.text_as_binary)).await;
+        run(WebSocketTransport::new(ws, &o)).await;
     });
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -119,17 +148,25 @@ pub(crate) struct WebSocketTransport {
     close_code: u16,
     /// Fault mode: text (JSON) frames are sent as binary frames.
     text_as_binary: bool,
+    /// A bad frame arrived: the close code it earns (sent after the hub's Close).
+    failed: Option<u16>,
+    /// A send timed out: the socket is abandoned without a closing handshake.
+    stuck: bool,
+    send_timeout: Duration,
 }
 
 impl WebSocketTransport {
     /// Wraps an accepted socket; the server's Close frame carries `close_code` (1000, Normal
     /// Closure, as ASP.NET Core sends; another code only for a fault mode).
-    fn new(ws: Socket, close_code: u16, text_as_binary: bool) -> Self {
+    fn new(ws: Socket, o: &WsOptions) -> Self {
         Self {
             ws: Box::new(ws),
             closed: false,
-            close_code,
-            text_as_binary,
+            close_code: o.close_code,
+            text_as_binary: o.text_as_binary,
+            failed: None,
+            stuck: false,
+            send_timeout: o.send_timeout,
         }
     }
 }
@@ -148,7 +185,12 @@ impl Transport for WebSocketTransport {
                 Some(Ok(Message::Text(t))) => return Received::Data(Bytes::from(t)),
                 Some(Ok(Message::Binary(b))) => return Received::Data(b),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                Some(Err(e)) => {
+                    self.closed = true;
+                    self.failed = close_code_for(&e);
+                    return Received::Closed;
+                }
+                Some(Ok(Message::Close(_))) | None => {
                     self.closed = true;
                     return Received::Closed;
                 }
@@ -166,10 +208,40 @@ impl Transport for WebSocketTransport {
                 Err(_) => Message::Binary(data),
             },
         };
-        self.ws.send(msg).await.map_err(|_| ())
+        if self.stuck {
+            return Err(());
+        }
+        match tokio::time::timeout(self.send_timeout, self.ws.send(msg)).await {
+            Ok(r) => r.map_err(|_| ()),
+            Err(_) => {
+                // The client stopped reading (WebSocketsServerTransport aborts the socket).
+                self.stuck = true;
+                Err(())
+            }
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.is_some()
     }
 
     async fn close(&mut self) {
+        if self.stuck {
+            return;
+        }
+        if let Some(code) = self.failed {
+            // A bad frame: the hub's Close went out; now the WebSocket close the frame earns
+            // (1007 invalid UTF-8, 1009 too big, 1002 protocol violation), without waiting for
+            // the client's reply.
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::from_static(""),
+            };
+            let _ =
+                tokio::time::timeout(self.send_timeout, self.ws.send(Message::Close(Some(frame))))
+                    .await;
+            return;
+        }
         if self.closed {
             // The peer closed (or vanished) first. tungstenite queued the reply to its Close
             // frame and only writes it on the next flush; without this the client never sees
