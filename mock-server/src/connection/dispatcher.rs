@@ -20,7 +20,7 @@ use crate::error::{ClientResultError, CloseReason, HubError};
 use crate::faults::{Fault, FaultSet};
 use crate::handle::ConnHandle;
 use crate::hub::{Handler, Hub, HubMethod, Param, ParamType};
-use crate::lifetime::{HubLifetime, ResultRouting};
+use crate::lifetime::{self, Deferred, HubLifetime, ResultRouting};
 use crate::outgoing::{self, Outcome};
 
 /// An invocation as the dispatcher runs it (blocking, non-blocking or streaming).
@@ -420,17 +420,25 @@ impl Dispatcher {
         let call = self.call(stream_token.clone(), uploads);
         match &method.handler {
             Handler::Sync(f) => {
-                let r = f(&call, req.arguments);
+                let held = self.lifetime.completion_first().then(Deferred::default);
+                let r = match &held {
+                    Some(d) => lifetime::hold_deliveries(d.clone(), || f(&call, req.arguments)),
+                    None => f(&call, req.arguments),
+                };
                 drop(permit);
                 let outcome = self.outcome(r, unexpected);
                 if let Some(m) = outgoing::completion(req.id.as_deref(), outcome, self.faults) {
                     self.conn.send(&m);
+                }
+                if let Some(d) = &held {
+                    lifetime::release_deliveries(d);
                 }
             }
             Handler::Async(f) => {
                 if let Ok(mut p) = call.0.permit.lock() {
                     *p = permit;
                 }
+                let held = self.lifetime.completion_first().then(Deferred::default);
                 let fut = f(call.clone(), req.arguments);
                 let conn = self.conn.clone();
                 let detailed = self.detailed;
@@ -438,12 +446,19 @@ impl Dispatcher {
                 let id = req.id;
                 let unexpected = unexpected();
                 tokio::spawn(async move {
-                    let outcome = match fut.await {
+                    let r = match &held {
+                        Some(d) => lifetime::hold_deliveries_async(d.clone(), fut).await,
+                        None => fut.await,
+                    };
+                    let outcome = match r {
                         Ok(v) => Outcome::Returned(v),
                         Err(e) => Outcome::Failed(e.build_message(&unexpected, detailed)),
                     };
                     if let Some(m) = outgoing::completion(id.as_deref(), outcome, faults) {
                         conn.send(&m);
+                    }
+                    if let Some(d) = &held {
+                        lifetime::release_deliveries(d);
                     }
                     drop(call);
                 });
