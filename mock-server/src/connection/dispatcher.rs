@@ -312,10 +312,12 @@ impl Dispatcher {
             self.invocation_error(req.id.as_deref(), text);
             return Ok(());
         };
-        // Binding happens while parsing, before any slot is taken.
+        // Binding happens while parsing, before any slot is taken. From here on texts quote
+        // the method's declared name: since .NET 8 the hub protocols resolve the target through
+        // `IInvocationBinder.GetTarget`, which returns it (`throwHUBexception` → `ThrowHubException`).
         if let Err(e) = method.bind(&req.arguments, self.protocol) {
             let text = HubError::exception("InvalidDataException", e)
-                .build_message(&failed(&req.target), self.detailed);
+                .build_message(&failed(&method.name), self.detailed);
             self.invocation_error(req.id.as_deref(), text);
             return Ok(());
         }
@@ -344,7 +346,8 @@ impl Dispatcher {
         req: InvocationRequest,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), CloseReason> {
-        let target = req.target.as_str();
+        let declared = method.name.clone();
+        let target = declared.as_str();
         let unexpected =
             || format!("An unexpected error occurred invoking '{target}' on the server.");
         let blocking = req.id.as_deref().is_some_and(|id| !id.is_empty());
