@@ -305,7 +305,7 @@ async fn binding_errors_with_detailed_errors() {
     );
     assert_eq!(
         m.invoke("1", "Add", vec![int(1), s("b")]).await,
-        err("1", &format!("{prefix}Error binding argument 2. {types}"))
+        err("1", &format!("{prefix}Error binding arguments. {types}"))
     );
     // MessagePack checks the count first.
     assert_eq!(

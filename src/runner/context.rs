@@ -127,12 +127,31 @@ impl<'a> Ctx<'a> {
         let mut rest = text;
         while let Some((before, after)) = rest.split_once("${") {
             out.push_str(before);
-            let Some((name, tail)) = after.split_once('}') else {
+            // The name ends at the brace that balances `${` (a detailed text may hold braces
+            // and variables of its own).
+            let mut depth = 1usize;
+            let end = after.char_indices().find_map(|(i, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(i)
+            });
+            let Some(end) = end else {
                 return Err(StepError::Error(format!("unterminated variable in {text}")));
             };
-            let value = self
-                .var(name)
-                .ok_or_else(|| StepError::Error(format!("unknown variable '{name}'")))?;
+            let (name, tail) = (&after[..end], &after[end + 1..]);
+            // `${detailed:<text>}`: the text (its own variables substituted) when the target
+            // declares detailed errors, else nothing. ASP.NET Core's detailed texts are the
+            // plain text plus ` <ExceptionType>: <message>` (ErrorMessageHelper.BuildErrorMessage).
+            let value = match name.strip_prefix("detailed:") {
+                Some(detail) if self.info.detailed_errors => self.subst(detail)?,
+                Some(_) => String::new(),
+                None => self
+                    .var(name)
+                    .ok_or_else(|| StepError::Error(format!("unknown variable '{name}'")))?,
+            };
             out.push_str(&value);
             rest = tail;
         }

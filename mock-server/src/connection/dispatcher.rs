@@ -162,10 +162,12 @@ impl Dispatcher {
             // An item that cannot be bound ends its upload with an error
             // (ProcessStreamBindingFailure); for an unknown stream id it is only logged.
             Parsed::StreamBindingFailure { invocation_id, .. } => {
-                if self.uploads.contains_key(&invocation_id) {
-                    self.fail_upload(&invocation_id, blocked)
-                } else {
-                    Ok(())
+                match self.uploads.get(&invocation_id) {
+                    Some((_, ty)) => {
+                        let ty = *ty;
+                        self.fail_upload(&invocation_id, ty, blocked)
+                    }
+                    None => Ok(()),
                 }
             }
             Parsed::Message(m) => match m {
@@ -194,7 +196,8 @@ impl Dispatcher {
                         return Ok(());
                     };
                     if !ty.accepts(&s.item, self.protocol) {
-                        return self.fail_upload(&s.invocation_id, blocked);
+                        let ty = *ty;
+                        return self.fail_upload(&s.invocation_id, ty, blocked);
                     }
                     match tx.try_send(Ok(s.item)) {
                         Ok(()) => {}
@@ -275,13 +278,42 @@ impl Dispatcher {
     }
 
     /// Completes an upload stream with `Failed to bind Stream message.`, as ASP.NET Core does
-    /// for an item it cannot bind to the stream's element type.
-    fn fail_upload(&mut self, id: &str, blocked: &mut Option<Blocked>) -> Result<(), CloseReason> {
+    /// for an item it cannot bind to the stream's element type; with detailed errors the
+    /// binding exception follows (`ErrorMessageHelper.BuildErrorMessage`), in the protocol
+    /// serializer's words.
+    fn fail_upload(
+        &mut self,
+        id: &str,
+        ty: ParamType,
+        blocked: &mut Option<Blocked>,
+    ) -> Result<(), CloseReason> {
+        let base = "Failed to bind Stream message.";
+        let text = if !self.detailed {
+            base.to_owned()
+        } else {
+            let (json, msgpack) = match ty {
+                ParamType::String => ("System.String", "String"),
+                ParamType::Int32 => ("System.Int32", "Int32"),
+                ParamType::Int64 => ("System.Int64", "Int64"),
+                ParamType::Double => ("System.Double", "Double"),
+                ParamType::Bool => ("System.Boolean", "Boolean"),
+                ParamType::Bytes => ("System.Byte[]", "Byte[]"),
+                ParamType::DateTime => ("System.DateTime", "DateTime"),
+                ParamType::StringArray => ("System.String[]", "String[]"),
+                ParamType::Any | ParamType::Object => ("System.Object", "Object"),
+            };
+            match self.protocol {
+                HubProtocol::Json => format!(
+                    "{base} JsonException: The JSON value could not be converted to {json}."
+                ),
+                HubProtocol::MessagePack => format!(
+                    "{base} InvalidDataException: Deserializing object of the `{msgpack}` type for 'item' failed."
+                ),
+            }
+        };
         if let Some((tx, _)) = self.uploads.remove(id) {
             *blocked = Some(Box::pin(async move {
-                let _ = tx
-                    .send(Err(HubError::hub("Failed to bind Stream message.")))
-                    .await;
+                let _ = tx.send(Err(HubError::hub(text))).await;
                 Resume::Continue
             }));
         }
