@@ -168,9 +168,32 @@ impl<'a> Ctx<'a> {
     /// MaximumReceiveMessageSize) joined by `+`, `-` and `*`, evaluated left to right; at most
     /// four times [`MAX_TESTED_MESSAGE_SIZE`].
     pub(super) fn size(&self, expr: &str) -> Result<usize, StepError> {
-        let bad = |why: String| StepError::Error(format!("size expression '{expr}': {why}"));
+        let v = self.settings_expr(expr)?;
+        if v > 4 * MAX_TESTED_MESSAGE_SIZE {
+            return Err(StepError::Error(format!(
+                "size expression '{expr}': {v} bytes is more than conform sends"
+            )));
+        }
+        usize::try_from(v).map_err(|_| StepError::Error(format!("'{expr}' is too large")))
+    }
+
+    /// A repeat count: like a size, with `maxParallelInvocations` too; at most 1000.
+    pub(super) fn count(&self, expr: &str) -> Result<usize, StepError> {
+        match self.settings_expr(expr)? {
+            v @ 0..=1000 => Ok(v as usize),
+            v => Err(StepError::Error(format!(
+                "repeat '{expr}' is {v}, more than the 1000 conform sends"
+            ))),
+        }
+    }
+
+    /// Integers and the target's declared settings (`maxMessageSize`,
+    /// `maxParallelInvocations`) joined by `+`, `-`, `*`, evaluated left to right.
+    fn settings_expr(&self, expr: &str) -> Result<u64, StepError> {
+        let bad = |why: String| StepError::Error(format!("expression '{expr}': {why}"));
         let operand = |t: &str| -> Result<u64, StepError> {
             match t.trim() {
+                "maxParallelInvocations" => Ok(self.info.max_parallel_invocations.max(1)),
                 "maxMessageSize" => self.info.message_size_limit().ok_or_else(|| {
                     bad("the target declares no receive message size limit".into())
                 }),
@@ -195,11 +218,7 @@ impl<'a> Ctx<'a> {
             });
             op = Some(c);
         }
-        let v = value.ok_or_else(|| bad("empty".into()))?;
-        if v > 4 * MAX_TESTED_MESSAGE_SIZE {
-            return Err(bad(format!("{v} bytes is more than conform sends")));
-        }
-        usize::try_from(v).map_err(|_| bad("too large".into()))
+        value.ok_or_else(|| bad("empty".into()))
     }
 
     fn var(&self, name: &str) -> Option<String> {

@@ -14,10 +14,15 @@ pub(super) async fn messages(
     client: &str,
     messages: &[ByProtocol<MessageTemplate>],
     chunking: &Chunking,
+    times: Option<usize>,
 ) -> Result<(), StepError> {
     let protocol = ctx.protocol;
     let mut bytes = Vec::new();
-    for item in messages {
+    let items = (1..=times.unwrap_or(1)).flat_map(|n| messages.iter().map(move |m| (n, m)));
+    for (n, item) in items {
+        if times.is_some() {
+            ctx.vars.insert("n".to_owned(), n.to_string());
+        }
         let Some(t) = item.get(protocol) else {
             continue;
         };
@@ -39,6 +44,9 @@ pub(super) async fn messages(
             signalr_protocol::notation::message_to_text(&msg),
         );
         protocol.write(&msg, &mut bytes);
+    }
+    if bytes.is_empty() && times == Some(0) {
+        return Ok(());
     }
     let s = ctx.session(client)?;
     let kind = s.frame_kind();
