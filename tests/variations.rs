@@ -19,7 +19,10 @@ use signalr_mock::{MockConfig, Variation};
 
 /// Plain executions that a detailed-errors target does not run: their checks are the
 /// handshake parser's own wording, covered by their `-detailed` twins.
-const DETAILED_TWINS: &[&str] = &["handshake/invalid-json-error", "handshake/binary-before-handshake"];
+const DETAILED_TWINS: &[&str] = &[
+    "handshake/invalid-json-error",
+    "handshake/binary-before-handshake",
+];
 
 struct Run {
     label: String,

@@ -34,7 +34,10 @@ pub(crate) async fn hold_deliveries_async<F: std::future::Future>(d: Deferred, f
 
 /// Delivers what an invocation held back (after its Completion was queued).
 pub(crate) fn release_deliveries(d: &Deferred) {
-    let held = d.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+    let held = d
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
     for (targets, shared) in held {
         for conn in targets {
             conn.send_bytes(shared.bytes_for(&conn));

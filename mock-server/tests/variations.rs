@@ -27,7 +27,8 @@ fn is_completion(m: &HubMessage, id: &str) -> bool {
 /// that sent it; under `completion-first` (a backplane) after it, for every recipient.
 #[tokio::test]
 async fn completion_first_delivers_sends_after_the_completion() {
-    for (variations, completion_first) in [(vec![], false), (vec![Variation::CompletionFirst], true)]
+    for (variations, completion_first) in
+        [(vec![], false), (vec![Variation::CompletionFirst], true)]
     {
         let srv = with(&variations).await;
         for p in HubProtocol::ALL {
@@ -122,7 +123,10 @@ async fn chunked_errors_chunk_every_error_answer() {
 /// `random-invocation-ids`; the result still reaches the hub method.
 #[tokio::test]
 async fn random_invocation_ids_change_client_result_ids() {
-    for (variations, random) in [(vec![], false), (vec![Variation::RandomInvocationIds], true)] {
+    for (variations, random) in [
+        (vec![], false),
+        (vec![Variation::RandomInvocationIds], true),
+    ] {
         let srv = with(&variations).await;
         let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
         let mut ids = Vec::new();

@@ -194,10 +194,13 @@ impl<'a> Ctx<'a> {
         let operand = |t: &str| -> Result<u64, StepError> {
             match t.trim() {
                 "maxParallelInvocations" => Ok(self.info.max_parallel_invocations.max(1)),
-                "maxMessageSize" => self.info.message_size_limit().ok_or_else(|| {
-                    bad("the target declares no receive message size limit".into())
-                }),
-                n => n.parse::<u64>().map_err(|_| bad(format!("'{n}' is not a number"))),
+                "maxMessageSize" => self
+                    .info
+                    .message_size_limit()
+                    .ok_or_else(|| bad("the target declares no receive message size limit".into())),
+                n => n
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("'{n}' is not a number"))),
             }
         };
         let mut value: Option<u64> = None;

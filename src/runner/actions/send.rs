@@ -62,7 +62,10 @@ fn padded(ctx: &Ctx<'_>, t: &MessageTemplate) -> Result<Option<Vec<u8>>, StepErr
         return Ok(None);
     };
     let Some(len) = t.text[start..].find('}') else {
-        return Err(StepError::Error(format!("unterminated ${{pad:…}} in {}", t.text)));
+        return Err(StepError::Error(format!(
+            "unterminated ${{pad:…}} in {}",
+            t.text
+        )));
     };
     let expr = &t.text[start + "${pad:".len()..start + len];
     let want = ctx.size(expr)?;
