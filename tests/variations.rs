@@ -2,7 +2,8 @@
 //! and the protocol leaves open), in all of them at once, and with raised limits
 //! (MaximumReceiveMessageSize 1 MiB, MaximumParallelInvocationsPerClient 4): no FAIL, no ERROR,
 //! no NON-STRICT (INFORMATIONAL, a MAY, is allowed), and nothing UNIMPLEMENTED that the plain mock-hub runs —
-//! except the two plain handshake-parser texts, whose `-detailed` twins run instead.
+//! except the two plain handshake-parser texts, whose `-detailed` twins run instead, and the
+//! three cases about one invocation at a time when the target runs 4 (the general case runs).
 //!
 //! The runs go one after another (each with the runner's own parallelism) in one test, so
 //! the machine is not oversubscribed; the totals of each run are printed
@@ -22,6 +23,14 @@ use signalr_mock::{MockConfig, Variation};
 const DETAILED_TWINS: &[&str] = &[
     "handshake/invalid-json-error",
     "handshake/binary-before-handshake",
+];
+
+/// Cases about MaximumParallelInvocationsPerClient = 1 only; for any N,
+/// `invocation/parallel-invocations-limited` checks what holds (exactly N run at once).
+const SEQUENTIAL_ONLY: &[&str] = &[
+    "invocation/completions-in-order",
+    "invocation/shorter-invocation-does-not-overtake",
+    "invocation/non-blocking-holds-the-slot",
 ];
 
 struct Run {
@@ -58,11 +67,13 @@ fn runs() -> Vec<Run> {
     runs
 }
 
-/// The embedded configuration, with a longer DisconnectTimeout (declared by Describe) so that
-/// a Long Polling client slowed down by a busy machine is not dropped between two polls.
+/// The embedded configuration, with a longer DisconnectTimeout and HandshakeTimeout (both
+/// declared by Describe) so that a client slowed down by a busy machine is not dropped
+/// between two polls or in the middle of a handshake sent one byte per request.
 fn mock_config() -> MockConfig {
     MockConfig {
         disconnect_timeout_ms: 6_000,
+        handshake_timeout_ms: 5_000,
         ..embedded::mock_config()
     }
 }
@@ -91,10 +102,10 @@ fn default_tier_passes_in_every_variation() {
     for run in runs() {
         let result = rt.block_on(async {
             let hub = embedded::start(run.config).await.expect("mock-hub starts");
-            // Timing margins for a loaded CI machine: the variations change no timer.
+            // Fewer executions at once than a plain run: six runs back to back on a busy
+            // CI machine. (No --time-scale: the server's timers stay as Describe declares.)
             let mut opts = hub.opts;
             opts.jobs = 8;
-            opts.time_scale = 2.0;
             let opts = Arc::new(opts);
             let info = Arc::new(runner::probe(&opts).await.expect("mock-hub answers"));
             let r = runner::run(executions.clone(), info, opts.clone(), None).await;
@@ -129,7 +140,11 @@ fn default_tier_passes_in_every_variation() {
                         && o.reason
                             .as_deref()
                             .is_some_and(|r| r.contains("detailed errors"));
-                    !plain_gated && !twin
+                    let general_form_runs = SEQUENTIAL_ONLY.contains(&o.case_id.as_str())
+                        && o.reason
+                            .as_deref()
+                            .is_some_and(|r| r.contains("invocations of a connection in parallel"));
+                    !plain_gated && !twin && !general_form_runs
                 }
                 _ => true,
             };
