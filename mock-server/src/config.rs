@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::faults::Fault;
+use crate::variations::Variation;
 
 /// Everything that can be configured. Every field has ASP.NET Core's default; a config file
 /// only names what it changes (see `mock-server/mock-hub.example.toml`).
@@ -62,6 +63,8 @@ pub struct MockConfig {
     pub jwt_signing_key: String,
     /// Deliberately broken behaviours (see `mock-hub --fault list`).
     pub faults: Vec<Fault>,
+    /// Legal variations of behaviour the protocol leaves open (see `mock-hub --list-variations`).
+    pub variations: Vec<Variation>,
 }
 
 impl Default for MockConfig {
@@ -90,6 +93,7 @@ impl Default for MockConfig {
             jwt_signing_key: "signalr-conform mock-hub development key; never use in production"
                 .to_owned(),
             faults: Vec::new(),
+            variations: Vec::new(),
         }
     }
 }
@@ -172,6 +176,11 @@ impl MockConfig {
     pub(crate) fn client_result_timeout(&self) -> Option<Duration> {
         (self.client_result_timeout_ms > 0)
             .then(|| Duration::from_millis(self.client_result_timeout_ms))
+    }
+
+    /// Whether a variation is on.
+    pub fn has_variation(&self, v: Variation) -> bool {
+        self.variations.contains(&v)
     }
 
     /// Whether a fault mode is on.

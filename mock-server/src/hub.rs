@@ -175,9 +175,10 @@ impl HubMethod {
                         args.len(),
                     ));
                 }
-                for (i, (v, t)) in args.iter().zip(self.value_params()).enumerate() {
+                // Every value's failure is wrapped in the same text (ASP.NET Core 10, observed).
+                for (v, t) in args.iter().zip(self.value_params()) {
                     if !t.accepts(v, protocol) {
-                        return Err(format!("Error binding argument {}. Make sure that the types of the provided values match the types of the hub method being invoked.", i + 1));
+                        return Err("Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.".into());
                     }
                 }
             }

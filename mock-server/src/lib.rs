@@ -26,6 +26,13 @@
 //! Each [`Fault`] breaks exactly one behaviour (`MockConfig { faults: vec![…], .. }`), so a
 //! client library can be tested against a misbehaving server.
 //!
+//! # Variations
+//!
+//! Each [`Variation`] is the opposite of a fault: a behaviour the protocol leaves open that
+//! correct, real deployments show (a backplane's ordering, chunked error bodies, random
+//! client-result ids, detailed errors), which a conformance runner must accept
+//! (`MockConfig { variations: vec![…], .. }`, `mock-hub --variation NAME`).
+//!
 //! # Hubs of your own
 //!
 //! A [`Hub`] is a set of methods with typed parameters ([`Param`], [`ParamType`]): arguments
@@ -54,7 +61,7 @@
 //! `http::connections`, the connection table, which imports only `transport` and `faults`) → `hubs` (built-in hubs) → `endpoint` → `connection` (handshake, receive loop,
 //! dispatcher) → `transport` (WebSockets, SSE, Long Polling) → `hub` → `call` → `lifetime` →
 //! `handle` (a connection's queue) → `outgoing` (encoding, fault shaping) → `request`, `auth`,
-//! `config`, `error`, `faults`, `timer`.
+//! `config`, `error`, `faults`, `variations`, `timer`.
 #![forbid(unsafe_code)]
 
 mod accept;
@@ -76,6 +83,7 @@ mod server;
 mod shared;
 mod timer;
 mod transport;
+mod variations;
 
 pub use auth::{User, NAME_IDENTIFIER};
 pub use call::{Call, Upload};
@@ -88,3 +96,4 @@ pub use request::RequestInfo;
 pub use server::{MockServer, ServerBuilder};
 pub use signalr_protocol::{HubMessage, TransportKind, Value};
 pub use transport::SUPPORTED_TRANSPORTS;
+pub use variations::Variation;

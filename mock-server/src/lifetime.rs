@@ -12,6 +12,38 @@ use tokio::sync::oneshot;
 use crate::error::ClientResultError;
 use crate::faults::{Fault, FaultSet};
 use crate::handle::ConnHandle;
+use crate::variations::{Variation, VariationSet};
+
+/// Deliveries an invocation made that wait for its Completion (variation `completion-first`).
+pub(crate) type Deferred = Arc<Mutex<Vec<(Vec<Arc<ConnHandle>>, SharedMessage)>>>;
+
+tokio::task_local! {
+    /// The deferred deliveries of the invocation running on this task, if any.
+    static DEFERRED: Deferred;
+}
+
+/// Runs a synchronous hub method with its deliveries held in `d`.
+pub(crate) fn hold_deliveries<R>(d: Deferred, f: impl FnOnce() -> R) -> R {
+    DEFERRED.sync_scope(d, f)
+}
+
+/// Runs an asynchronous hub method with its deliveries held in `d`.
+pub(crate) async fn hold_deliveries_async<F: std::future::Future>(d: Deferred, f: F) -> F::Output {
+    DEFERRED.scope(d, f).await
+}
+
+/// Delivers what an invocation held back (after its Completion was queued).
+pub(crate) fn release_deliveries(d: &Deferred) {
+    let held = d
+        .lock()
+        .map(|mut v| std::mem::take(&mut *v))
+        .unwrap_or_default();
+    for (targets, shared) in held {
+        for conn in targets {
+            conn.send_bytes(shared.bytes_for(&conn));
+        }
+    }
+}
 
 /// A message sent to many connections: encoded at most once per protocol.
 pub(crate) struct SharedMessage {
@@ -62,12 +94,14 @@ pub struct HubLifetime {
     pending: Mutex<HashMap<String, PendingResult>>,
     next_result_id: AtomicU64,
     faults: FaultSet,
+    variations: VariationSet,
 }
 
 impl HubLifetime {
-    pub(crate) fn new(faults: FaultSet) -> Self {
+    pub(crate) fn new(faults: FaultSet, variations: VariationSet) -> Self {
         Self {
             faults,
+            variations,
             ..Self::default()
         }
     }
@@ -195,8 +229,29 @@ impl HubLifetime {
         }
     }
 
+    /// Whether the variation `completion-first` holds deliveries back.
+    pub(crate) fn completion_first(&self) -> bool {
+        self.variations.has(Variation::CompletionFirst)
+    }
+
     fn deliver(&self, targets: impl IntoIterator<Item = Arc<ConnHandle>>, msg: HubMessage) {
         let shared = SharedMessage::new(msg);
+        if self.completion_first() {
+            let targets: Vec<_> = targets.into_iter().collect();
+            let mut item = Some((targets, shared));
+            let _ = DEFERRED.try_with(|d| {
+                if let (Ok(mut held), Some(i)) = (d.lock(), item.take()) {
+                    held.push(i);
+                }
+            });
+            let Some((targets, shared)) = item else {
+                return;
+            };
+            for conn in targets {
+                conn.send_bytes(shared.bytes_for(&conn));
+            }
+            return;
+        }
         for conn in targets {
             conn.send_bytes(shared.bytes_for(&conn));
         }
@@ -309,10 +364,12 @@ impl HubLifetime {
         let conn = self.connection(connection_id).ok_or_else(|| {
             ClientResultError::Connection(format!("Connection '{connection_id}' does not exist."))
         })?;
-        let id = format!(
-            "s{}",
-            self.next_result_id.fetch_add(1, Ordering::Relaxed) + 1
-        );
+        let n = self.next_result_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = if self.variations.has(Variation::RandomInvocationIds) {
+            random_id()
+        } else {
+            format!("s{n}")
+        };
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
             p.insert(
@@ -362,4 +419,12 @@ impl HubLifetime {
             }
         }
     }
+}
+
+/// A random 22-character id (base64 of 16 random bytes, unpadded), as the Redis backplane's
+/// client-result ids look.
+fn random_id() -> String {
+    use base64::Engine;
+    let bytes: [u8; 16] = rand::random();
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }

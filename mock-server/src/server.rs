@@ -48,7 +48,10 @@ impl ServerBuilder {
 
     /// Serves on an already bound listener.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<MockServer> {
-        let ServerBuilder { config, hubs } = self;
+        let ServerBuilder { mut config, hubs } = self;
+        if config.has_variation(crate::variations::Variation::DetailedErrors) {
+            config.enable_detailed_errors = true;
+        }
         if config.allow_stateful_reconnects {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,

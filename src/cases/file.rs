@@ -172,6 +172,7 @@ pub(super) struct RawStep {
     pub(super) chunk_at: Option<Vec<usize>>,
     pub(super) save: BTreeMap<String, String>,
     pub(super) skip_unmatched: bool,
+    pub(super) repeat: Option<String>,
 }
 
 /// The action fields, in the order a step's error lists them.

@@ -220,6 +220,7 @@ pub const BUILTIN_CAPABILITIES: &[&str] = &[
     "stateful-reconnect",
     "sequential-invocations",
     "default-message-size-limit",
+    "message-size-limit",
     "describe",
 ];
 

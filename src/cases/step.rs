@@ -259,6 +259,9 @@ pub struct Step {
     pub note: Option<String>,
     /// Timeout of an expect step (default: the case's `timeout_ms`).
     pub within: Option<Timing>,
+    /// `send` / `expect_unordered` only: do it this many times (an expression of the target's
+    /// settings, e.g. `maxParallelInvocations + 1`), with `${n}` = 1, 2, …
+    pub repeat: Option<String>,
     /// What it does.
     pub action: Action,
 }
@@ -420,10 +423,15 @@ impl Step {
             // `actions()` found exactly one action field above.
             return Err("a step needs exactly one action (found none)".into());
         };
+        if s.repeat.is_some() && !matches!(action, Action::Send { .. } | Action::ExpectUnordered(_))
+        {
+            return Err("`repeat` only applies to `send` and `expect_unordered`".into());
+        }
         Ok(Step {
             client: s.client.unwrap_or_else(|| "a".to_owned()),
             note: s.note,
             within,
+            repeat: s.repeat,
             action,
         })
     }

@@ -215,3 +215,142 @@ pub(crate) async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, Clie
         }
     }
 }
+
+/// A response body read off the socket without an HTTP library (a refused WebSocket upgrade),
+/// decoded by its framing as HTTP/1.1 defines it (RFC 9112 §6): chunked transfer coding, else
+/// Content-Length, else the bytes as they are. Returns the body and, when the bytes do not
+/// frame a complete body, what is wrong (the complete part is kept).
+pub(crate) fn decode_body(headers: &[(String, String)], raw: &[u8]) -> (Bytes, Option<String>) {
+    let value = |name: &str| {
+        headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    let chunked = value("transfer-encoding").iter().any(|v| {
+        v.rsplit(',')
+            .next()
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+    });
+    if chunked {
+        return dechunk(raw);
+    }
+    if let Some(len) = value("content-length").first() {
+        return match len.trim().parse::<usize>() {
+            Ok(n) if n <= raw.len() => (Bytes::copy_from_slice(&raw[..n]), None),
+            Ok(n) => (
+                Bytes::copy_from_slice(raw),
+                Some(format!(
+                    "body incomplete: {} of {n} bytes (Content-Length)",
+                    raw.len()
+                )),
+            ),
+            Err(_) => (
+                Bytes::copy_from_slice(raw),
+                Some(format!("invalid Content-Length '{len}'")),
+            ),
+        };
+    }
+    (Bytes::copy_from_slice(raw), None)
+}
+
+/// Decodes chunked transfer coding: `size[;ext]CRLF data CRLF … 0 CRLF [trailers] CRLF`.
+fn dechunk(raw: &[u8]) -> (Bytes, Option<String>) {
+    let mut body = Vec::new();
+    let mut rest = raw;
+    loop {
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+            let why = if rest.is_empty() {
+                "chunked body incomplete: no last chunk".to_owned()
+            } else {
+                "chunked body incomplete: a chunk-size line without CRLF".to_owned()
+            };
+            return (Bytes::from(body), Some(why));
+        };
+        let line = String::from_utf8_lossy(&rest[..eol]);
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = match usize::from_str_radix(size_text, 16) {
+            Ok(n) if !size_text.is_empty() && size_text.len() <= 16 => n,
+            _ => {
+                return (
+                    Bytes::copy_from_slice(raw),
+                    Some(format!("not chunked transfer coding: chunk size '{line}'")),
+                )
+            }
+        };
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return (Bytes::from(body), None);
+        }
+        if rest.len() < size {
+            body.extend_from_slice(rest);
+            return (
+                Bytes::from(body),
+                Some(format!(
+                    "chunked body incomplete: a chunk of {size} bytes has {}",
+                    rest.len()
+                )),
+            );
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size..];
+        match rest.strip_prefix(b"\r\n") {
+            Some(r) => rest = r,
+            None if rest.is_empty() => {
+                return (
+                    Bytes::from(body),
+                    Some("chunked body incomplete: no last chunk".to_owned()),
+                )
+            }
+            None => {
+                return (
+                    Bytes::from(body),
+                    Some("not chunked transfer coding: a chunk without its CRLF".to_owned()),
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_body;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded() {
+        let te = h(&[("transfer-encoding", "chunked")]);
+        let (b, why) = decode_body(&te, b"1a\r\nNo Connection with that ID\r\n0\r\n\r\n");
+        assert_eq!((&b[..], why), (&b"No Connection with that ID"[..], None));
+        let (b, why) = decode_body(&te, b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n");
+        assert_eq!((&b[..], why), (&b"abcde"[..], None));
+        let (b, why) = decode_body(&te, b"3\r\nabc\r\n");
+        assert_eq!(&b[..], b"abc");
+        assert!(why.is_some_and(|w| w.contains("no last chunk")));
+        let (b, why) = decode_body(&te, b"zz\r\nabc\r\n");
+        assert_eq!(&b[..], b"zz\r\nabc\r\n");
+        assert!(why.is_some_and(|w| w.contains("chunk size 'zz'")));
+        let (b, why) = decode_body(&te, b"ffffffffffffffff\r\nab");
+        assert_eq!(&b[..], b"ab");
+        assert!(why.is_some());
+        let (_, why) = decode_body(&te, b"fffffffffffffffff\r\nab");
+        assert!(why.is_some_and(|w| w.contains("chunk size")));
+    }
+
+    #[test]
+    fn content_length_bodies_are_cut_or_reported() {
+        let cl = h(&[("Content-Length", "5")]);
+        assert_eq!(&decode_body(&cl, b"hello world").0[..], b"hello");
+        let (b, why) = decode_body(&cl, b"hel");
+        assert_eq!(&b[..], b"hel");
+        assert!(why.is_some_and(|w| w.contains("3 of 5")));
+        assert_eq!(&decode_body(&[], b"as is").0[..], b"as is");
+    }
+}

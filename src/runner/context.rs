@@ -12,6 +12,7 @@ use signalr_protocol::{HubMessage, HubProtocol, Parsed};
 use tokio::time::Instant;
 
 use super::outcome::StepError;
+use super::probe::MAX_TESTED_MESSAGE_SIZE;
 use super::{RunOptions, TargetInfo};
 use crate::cases::matcher::Pattern;
 use crate::cases::step::{ByProtocol, MessageTemplate, PatternTemplate, Template};
@@ -127,12 +128,35 @@ impl<'a> Ctx<'a> {
         let mut rest = text;
         while let Some((before, after)) = rest.split_once("${") {
             out.push_str(before);
-            let Some((name, tail)) = after.split_once('}') else {
+            // The name ends at the brace that balances `${` (a detailed text may hold braces
+            // and variables of its own).
+            let mut depth = 1usize;
+            let end = after.char_indices().find_map(|(i, c)| {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(i)
+            });
+            let Some(end) = end else {
                 return Err(StepError::Error(format!("unterminated variable in {text}")));
             };
-            let value = self
-                .var(name)
-                .ok_or_else(|| StepError::Error(format!("unknown variable '{name}'")))?;
+            let (name, tail) = (&after[..end], &after[end + 1..]);
+            // `${detailed:<text>}`: the text (its own variables substituted) when the target
+            // declares detailed errors, else nothing. ASP.NET Core's detailed texts are the
+            // plain text plus ` <ExceptionType>: <message>` (ErrorMessageHelper.BuildErrorMessage).
+            let value = match name.strip_prefix("detailed:") {
+                Some(detail) if self.info.detailed_errors => self.subst(detail)?,
+                Some(_) => String::new(),
+                // `${fill:<size>}`: that many `x` (raw filler up to a size limit).
+                None => match name.strip_prefix("fill:") {
+                    Some(expr) => "x".repeat(self.size(expr)?),
+                    None => self
+                        .var(name)
+                        .ok_or_else(|| StepError::Error(format!("unknown variable '{name}'")))?,
+                },
+            };
             out.push_str(&value);
             rest = tail;
         }
@@ -140,9 +164,72 @@ impl<'a> Ctx<'a> {
         Ok(out)
     }
 
+    /// A size expression: integers and `maxMessageSize` (the target's declared
+    /// MaximumReceiveMessageSize) joined by `+`, `-` and `*`, evaluated left to right; at most
+    /// four times [`MAX_TESTED_MESSAGE_SIZE`].
+    pub(super) fn size(&self, expr: &str) -> Result<usize, StepError> {
+        let v = self.settings_expr(expr)?;
+        if v > 4 * MAX_TESTED_MESSAGE_SIZE {
+            return Err(StepError::Error(format!(
+                "size expression '{expr}': {v} bytes is more than conform sends"
+            )));
+        }
+        usize::try_from(v).map_err(|_| StepError::Error(format!("'{expr}' is too large")))
+    }
+
+    /// A repeat count: like a size, with `maxParallelInvocations` too; at most 1000.
+    pub(super) fn count(&self, expr: &str) -> Result<usize, StepError> {
+        match self.settings_expr(expr)? {
+            v @ 0..=1000 => Ok(v as usize),
+            v => Err(StepError::Error(format!(
+                "repeat '{expr}' is {v}, more than the 1000 conform sends"
+            ))),
+        }
+    }
+
+    /// Integers and the target's declared settings (`maxMessageSize`,
+    /// `maxParallelInvocations`) joined by `+`, `-`, `*`, evaluated left to right.
+    fn settings_expr(&self, expr: &str) -> Result<u64, StepError> {
+        let bad = |why: String| StepError::Error(format!("expression '{expr}': {why}"));
+        let operand = |t: &str| -> Result<u64, StepError> {
+            match t.trim() {
+                "maxParallelInvocations" => Ok(self.info.max_parallel_invocations.max(1)),
+                "maxMessageSize" => self
+                    .info
+                    .message_size_limit()
+                    .ok_or_else(|| bad("the target declares no receive message size limit".into())),
+                n => n
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("'{n}' is not a number"))),
+            }
+        };
+        let mut value: Option<u64> = None;
+        let mut op = None;
+        let mut operand_text = String::new();
+        for c in expr.chars().chain(std::iter::once('\0')) {
+            if !matches!(c, '+' | '-' | '*' | '\0') {
+                operand_text.push(c);
+                continue;
+            }
+            let v = operand(&operand_text)?;
+            operand_text.clear();
+            value = Some(match (value, op) {
+                (Some(a), Some('+')) => a.saturating_add(v),
+                (Some(a), Some('-')) => a.checked_sub(v).ok_or_else(|| bad("below zero".into()))?,
+                (Some(a), Some(_)) => a.saturating_mul(v),
+                _ => v,
+            });
+            op = Some(c);
+        }
+        value.ok_or_else(|| bad("empty".into()))
+    }
+
     fn var(&self, name: &str) -> Option<String> {
         if let Some(v) = self.vars.get(name) {
             return Some(v.clone());
+        }
+        if name == "maxMessageSize" {
+            return self.info.message_size_limit().map(|n| n.to_string());
         }
         // `${scaled:300}`: milliseconds for the server (e.g. a Delay argument) stretched by
         // --time-scale like the case's own waits.

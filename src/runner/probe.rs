@@ -11,6 +11,9 @@ use super::{http_client, RunOptions};
 use crate::cases::timing::Timers;
 use crate::client::{Session, Transcript, TransportKind};
 
+/// The largest receive limit whose size cases conform runs (they send up to four times it).
+pub const MAX_TESTED_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+
 /// What the target offers.
 #[derive(Debug, Clone, Default)]
 pub struct TargetInfo {
@@ -65,6 +68,11 @@ impl TargetInfo {
         Ok(())
     }
 
+    /// The declared receive limit, for `${maxMessageSize}` and size expressions.
+    pub(crate) fn message_size_limit(&self) -> Option<u64> {
+        self.max_message_size
+    }
+
     pub(super) fn has(&self, capability: &str) -> Result<(), String> {
         match capability {
             "detailed-errors" => self
@@ -86,6 +94,13 @@ impl TargetInfo {
                         self.max_parallel_invocations
                     )
                 }),
+            "message-size-limit" => match self.max_message_size {
+                Some(n) if n <= MAX_TESTED_MESSAGE_SIZE => Ok(()),
+                Some(n) => Err(format!(
+                    "the target's receive message size limit ({n} bytes) is above the {MAX_TESTED_MESSAGE_SIZE} bytes conform sends"
+                )),
+                None => Err("the target has no receive message size limit".to_owned()),
+            },
             "default-message-size-limit" => (self.max_message_size == Some(32_768))
                 .then_some(())
                 .ok_or_else(|| match self.max_message_size {

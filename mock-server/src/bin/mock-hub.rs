@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use signalr_mock::{Fault, MockConfig, MockServer};
+use signalr_mock::{Fault, MockConfig, MockServer, Variation};
 
 /// A fully featured ASP.NET Core SignalR hub server for tests.
 ///
@@ -25,6 +25,12 @@ struct Args {
     /// Enable a fault mode (repeatable); `--fault list` prints them all
     #[arg(long = "fault", value_name = "NAME")]
     faults: Vec<String>,
+    /// Enable a legal variation of behaviour (repeatable); see --list-variations
+    #[arg(long = "variation", value_name = "NAME")]
+    variations: Vec<String>,
+    /// Print the legal variations and exit
+    #[arg(long)]
+    list_variations: bool,
     /// EnableDetailedErrors for the conformance hub
     #[arg(long)]
     detailed_errors: bool,
@@ -44,6 +50,12 @@ async fn main() -> ExitCode {
     if args.faults.iter().any(|f| f == "list") {
         for f in Fault::ALL {
             println!("{:<28} {}", f.name(), f.description());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if args.list_variations {
+        for v in Variation::ALL {
+            println!("{:<28} {}", v.name(), v.description());
         }
         return ExitCode::SUCCESS;
     }
@@ -72,6 +84,16 @@ async fn main() -> ExitCode {
     for name in &args.faults {
         match name.parse::<Fault>() {
             Ok(f) => config.faults.push(f),
+            Err(e) => {
+                eprintln!("mock-hub: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    for name in &args.variations {
+        match name.parse::<Variation>() {
+            Ok(v) if !config.variations.contains(&v) => config.variations.push(v),
+            Ok(_) => {}
             Err(e) => {
                 eprintln!("mock-hub: {e}");
                 return ExitCode::from(2);

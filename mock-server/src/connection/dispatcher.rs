@@ -20,7 +20,7 @@ use crate::error::{ClientResultError, CloseReason, HubError};
 use crate::faults::{Fault, FaultSet};
 use crate::handle::ConnHandle;
 use crate::hub::{Handler, Hub, HubMethod, Param, ParamType};
-use crate::lifetime::{HubLifetime, ResultRouting};
+use crate::lifetime::{self, Deferred, HubLifetime, ResultRouting};
 use crate::outgoing::{self, Outcome};
 
 /// An invocation as the dispatcher runs it (blocking, non-blocking or streaming).
@@ -167,10 +167,12 @@ impl Dispatcher {
             // An item that cannot be bound ends its upload with an error
             // (ProcessStreamBindingFailure); for an unknown stream id it is only logged.
             Parsed::StreamBindingFailure { invocation_id, .. } => {
-                if self.uploads.contains_key(&invocation_id) {
-                    self.fail_upload(&invocation_id, blocked)
-                } else {
-                    Ok(())
+                match self.uploads.get(&invocation_id) {
+                    Some((_, ty)) => {
+                        let ty = *ty;
+                        self.fail_upload(&invocation_id, ty, blocked)
+                    }
+                    None => Ok(()),
                 }
             }
             Parsed::Message(m) => match m {
@@ -199,7 +201,8 @@ impl Dispatcher {
                         return Ok(());
                     };
                     if !ty.accepts(&s.item, self.protocol) {
-                        return self.fail_upload(&s.invocation_id, blocked);
+                        let ty = *ty;
+                        return self.fail_upload(&s.invocation_id, ty, blocked);
                     }
                     match tx.try_send(Ok(s.item)) {
                         Ok(()) => {}
@@ -281,13 +284,42 @@ impl Dispatcher {
     }
 
     /// Completes an upload stream with `Failed to bind Stream message.`, as ASP.NET Core does
-    /// for an item it cannot bind to the stream's element type.
-    fn fail_upload(&mut self, id: &str, blocked: &mut Option<Blocked>) -> Result<(), CloseReason> {
+    /// for an item it cannot bind to the stream's element type; with detailed errors the
+    /// binding exception follows (`ErrorMessageHelper.BuildErrorMessage`), in the protocol
+    /// serializer's words.
+    fn fail_upload(
+        &mut self,
+        id: &str,
+        ty: ParamType,
+        blocked: &mut Option<Blocked>,
+    ) -> Result<(), CloseReason> {
+        let base = "Failed to bind Stream message.";
+        let text = if !self.detailed {
+            base.to_owned()
+        } else {
+            let (json, msgpack) = match ty {
+                ParamType::String => ("System.String", "String"),
+                ParamType::Int32 => ("System.Int32", "Int32"),
+                ParamType::Int64 => ("System.Int64", "Int64"),
+                ParamType::Double => ("System.Double", "Double"),
+                ParamType::Bool => ("System.Boolean", "Boolean"),
+                ParamType::Bytes => ("System.Byte[]", "Byte[]"),
+                ParamType::DateTime => ("System.DateTime", "DateTime"),
+                ParamType::StringArray => ("System.String[]", "String[]"),
+                ParamType::Any | ParamType::Object => ("System.Object", "Object"),
+            };
+            match self.protocol {
+                HubProtocol::Json => format!(
+                    "{base} JsonException: The JSON value could not be converted to {json}."
+                ),
+                HubProtocol::MessagePack => format!(
+                    "{base} InvalidDataException: Deserializing object of the `{msgpack}` type for 'item' failed."
+                ),
+            }
+        };
         if let Some((tx, _)) = self.uploads.remove(id) {
             *blocked = Some(Box::pin(async move {
-                let _ = tx
-                    .send(Err(HubError::hub("Failed to bind Stream message.")))
-                    .await;
+                let _ = tx.send(Err(HubError::hub(text))).await;
                 Resume::Continue
             }));
         }
@@ -318,10 +350,12 @@ impl Dispatcher {
             self.invocation_error(req.id.as_deref(), text);
             return Ok(());
         };
-        // Binding happens while parsing, before any slot is taken.
+        // Binding happens while parsing, before any slot is taken. From here on texts quote
+        // the method's declared name: since .NET 8 the hub protocols resolve the target through
+        // `IInvocationBinder.GetTarget`, which returns it (`throwHUBexception` → `ThrowHubException`).
         if let Err(e) = method.bind(&req.arguments, self.protocol) {
             let text = HubError::exception("InvalidDataException", e)
-                .build_message(&failed(&req.target), self.detailed);
+                .build_message(&failed(&method.name), self.detailed);
             self.invocation_error(req.id.as_deref(), text);
             return Ok(());
         }
@@ -350,7 +384,8 @@ impl Dispatcher {
         req: InvocationRequest,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), CloseReason> {
-        let target = req.target.as_str();
+        let declared = method.name.clone();
+        let target = declared.as_str();
         let unexpected =
             || format!("An unexpected error occurred invoking '{target}' on the server.");
         let blocking = req.id.as_deref().is_some_and(|id| !id.is_empty());
@@ -428,17 +463,25 @@ impl Dispatcher {
         let call = self.call(stream_token.clone(), uploads);
         match &method.handler {
             Handler::Sync(f) => {
-                let r = f(&call, req.arguments);
+                let held = self.lifetime.completion_first().then(Deferred::default);
+                let r = match &held {
+                    Some(d) => lifetime::hold_deliveries(d.clone(), || f(&call, req.arguments)),
+                    None => f(&call, req.arguments),
+                };
                 drop(permit);
                 let outcome = self.outcome(r, unexpected);
                 if let Some(m) = outgoing::completion(req.id.as_deref(), outcome, self.faults) {
                     self.conn.send(&m);
+                }
+                if let Some(d) = &held {
+                    lifetime::release_deliveries(d);
                 }
             }
             Handler::Async(f) => {
                 if let Ok(mut p) = call.0.permit.lock() {
                     *p = permit;
                 }
+                let held = self.lifetime.completion_first().then(Deferred::default);
                 let fut = f(call.clone(), req.arguments);
                 let conn = self.conn.clone();
                 let detailed = self.detailed;
@@ -446,12 +489,19 @@ impl Dispatcher {
                 let id = req.id;
                 let unexpected = unexpected();
                 tokio::spawn(async move {
-                    let outcome = match fut.await {
+                    let r = match &held {
+                        Some(d) => lifetime::hold_deliveries_async(d.clone(), fut).await,
+                        None => fut.await,
+                    };
+                    let outcome = match r {
                         Ok(v) => Outcome::Returned(v),
                         Err(e) => Outcome::Failed(e.build_message(&unexpected, detailed)),
                     };
                     if let Some(m) = outgoing::completion(id.as_deref(), outcome, faults) {
                         conn.send(&m);
+                    }
+                    if let Some(d) = &held {
+                        lifetime::release_deliveries(d);
                     }
                     drop(call);
                 });

@@ -19,6 +19,7 @@ use signalr_protocol::negotiate::parse_query_pairs;
 use crate::faults::Fault;
 use crate::request::{owned_headers, RequestInfo};
 use crate::shared::Shared;
+use crate::variations::Variation;
 
 pub(crate) mod connect;
 pub(crate) mod connections;
@@ -124,6 +125,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     // A CORS preflight gets 204. The TestHub app's middleware answers every OPTIONS with 204;
     // elsewhere a plain OPTIONS reaches the endpoint (405).
     let preflight = request_method.is_some() || is_test_app_path(&shared, req.uri().path());
+    let chunk_errors = shared.config.has_variation(Variation::ChunkedErrors);
     let mut resp = if req.method() == Method::OPTIONS && preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -143,6 +145,14 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         if let Some(rh) = request_headers {
             h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, rh);
         }
+    }
+    let status = resp.status();
+    if chunk_errors
+        && !status.is_success()
+        && !status.is_informational()
+        && status != StatusCode::NOT_MODIFIED
+    {
+        resp = response::chunked(resp);
     }
     resp
 }

@@ -28,3 +28,11 @@ pub(crate) fn json(body: String) -> Response {
     );
     r
 }
+
+/// The same answer with its body sent in chunked transfer coding (no Content-Length), as a
+/// server that streams its error bodies does (variation `chunked-errors`).
+pub(crate) fn chunked(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_stream(body.into_data_stream()))
+}

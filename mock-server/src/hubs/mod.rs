@@ -10,6 +10,7 @@ use crate::faults::FaultSet;
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
 use crate::transport::SUPPORTED_TRANSPORTS;
+use crate::variations::VariationSet;
 
 pub(crate) mod conformance;
 mod helpers;
@@ -35,9 +36,10 @@ pub(crate) fn endpoints(
         TransportKind::ServerSentEvents,
         TransportKind::LongPolling,
     ];
+    let variations = VariationSet::new(&config.variations);
     let conformance = Arc::new(conformance::hub(config));
     let test_hub = Arc::new(testhub::test_hub());
-    let test_lifetime = Arc::new(HubLifetime::new(faults));
+    let test_lifetime = Arc::new(HubLifetime::new(faults, variations));
     let hub = |path: &str,
                hub: Arc<Hub>,
                lifetime: Arc<HubLifetime>,
@@ -56,7 +58,7 @@ pub(crate) fn endpoints(
         hub(
             "/conformance",
             conformance,
-            Arc::new(HubLifetime::new(faults)),
+            Arc::new(HubLifetime::new(faults, variations)),
             &all,
             false,
             false,
@@ -80,7 +82,7 @@ pub(crate) fn endpoints(
         hub(
             "/authorizedhub",
             Arc::new(testhub::authorized_hub()),
-            Arc::new(HubLifetime::new(faults)),
+            Arc::new(HubLifetime::new(faults, variations)),
             &all,
             true,
             true,
@@ -88,7 +90,7 @@ pub(crate) fn endpoints(
         hub(
             "/uncreatable",
             Arc::new(testhub::uncreatable_hub()),
-            Arc::new(HubLifetime::new(faults)),
+            Arc::new(HubLifetime::new(faults, variations)),
             &all,
             false,
             true,
@@ -103,7 +105,7 @@ pub(crate) fn endpoints(
     ];
     for (path, h) in extra {
         if endpoints.iter().all(|ep| ep.path != path) {
-            let lifetime = Arc::new(HubLifetime::new(faults));
+            let lifetime = Arc::new(HubLifetime::new(faults, variations));
             endpoints.push(hub(&path, Arc::new(h), lifetime, &all, false, false));
         }
     }

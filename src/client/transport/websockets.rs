@@ -14,7 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::error::{ClientError, OpenError};
-use crate::client::http::{header_pairs, Http, HttpResult};
+use crate::client::http::{decode_body, header_pairs, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
 use crate::client::wire::FrameKind;
 use crate::result::Direction;
@@ -76,12 +76,18 @@ pub(super) async fn open(
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             let status = resp.status().as_u16();
             let headers = header_pairs(resp.headers());
-            let body = Bytes::from(resp.body().clone().unwrap_or_default());
+            // The bytes after the headers, as read with them: decode them as HTTP (ASP.NET
+            // Core answers a refused upgrade with a chunked body).
+            let raw = resp.body().clone().unwrap_or_default();
+            let (body, problem) = decode_body(&headers, &raw);
             http.note(
                 Direction::In,
                 "ws",
                 format!("{status} (not upgraded) {}", show_bytes(&body)),
             );
+            if let Some(p) = problem {
+                http.note(Direction::Note, "ws", format!("{p}: {}", show_bytes(&raw)));
+            }
             http.record(HttpResult {
                 status,
                 headers,

@@ -82,11 +82,17 @@ pub(super) async fn unordered(
     ctx: &mut Ctx<'_>,
     client: &str,
     items: &[ByProtocol<PatternTemplate>],
+    times: Option<usize>,
 ) -> Result<(), StepError> {
     let mut pending = Vec::new();
-    for i in items {
-        if let Some(p) = ctx.pattern_for(i)? {
-            pending.push(p);
+    for n in 1..=times.unwrap_or(1) {
+        if times.is_some() {
+            ctx.vars.insert("n".to_owned(), n.to_string());
+        }
+        for i in items {
+            if let Some(p) = ctx.pattern_for(i)? {
+                pending.push(p);
+            }
         }
     }
     let expected = pending

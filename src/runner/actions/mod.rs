@@ -85,7 +85,8 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
             .await
         }
         Action::Send { messages, chunks } => {
-            send::messages(ctx, client, messages, &chunking(chunks)).await
+            let times = repeats(ctx, step)?;
+            send::messages(ctx, client, messages, &chunking(chunks), times).await
         }
         Action::SendRaw {
             text,
@@ -107,7 +108,10 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
             save,
             skip_unmatched,
         } => expect::in_order(ctx, client, patterns, save, *skip_unmatched).await,
-        Action::ExpectUnordered(patterns) => expect::unordered(ctx, client, patterns).await,
+        Action::ExpectUnordered(patterns) => {
+            let times = repeats(ctx, step)?;
+            expect::unordered(ctx, client, patterns, times).await
+        }
         Action::ExpectHandshake(h) => expect_handshake::run(ctx, client, h).await,
         Action::ExpectHttp(h) => expect_http::run(ctx, client, h),
         Action::ExpectClose {
@@ -127,6 +131,11 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
         Action::CloseEmptyFrame => close::empty_frame(ctx, client).await,
         Action::Wait(t) => wait::run(ctx, t).await,
     }
+}
+
+/// How often a step with `repeat` runs its items (`None`: once, without `${n}`).
+fn repeats(ctx: &Ctx<'_>, step: &Step) -> Result<Option<usize>, StepError> {
+    step.repeat.as_deref().map(|r| ctx.count(r)).transpose()
 }
 
 fn chunking(c: &Chunks) -> Chunking {

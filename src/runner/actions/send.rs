@@ -14,13 +14,28 @@ pub(super) async fn messages(
     client: &str,
     messages: &[ByProtocol<MessageTemplate>],
     chunking: &Chunking,
+    times: Option<usize>,
 ) -> Result<(), StepError> {
     let protocol = ctx.protocol;
     let mut bytes = Vec::new();
-    for item in messages {
+    let items = (1..=times.unwrap_or(1)).flat_map(|n| messages.iter().map(move |m| (n, m)));
+    for (n, item) in items {
+        if times.is_some() {
+            ctx.vars.insert("n".to_owned(), n.to_string());
+        }
         let Some(t) = item.get(protocol) else {
             continue;
         };
+        if let Some(framed) = padded(ctx, t)? {
+            ctx.transcript.push(
+                client,
+                Direction::Out,
+                "msg",
+                format!("{} ({} bytes framed)", t.text, framed.len()),
+            );
+            bytes.extend_from_slice(&framed);
+            continue;
+        }
         let msg = ctx.message(t)?;
         ctx.transcript.push(
             client,
@@ -30,9 +45,61 @@ pub(super) async fn messages(
         );
         protocol.write(&msg, &mut bytes);
     }
+    if bytes.is_empty() && times == Some(0) {
+        return Ok(());
+    }
     let s = ctx.session(client)?;
     let kind = s.frame_kind();
     send_soft(s, &bytes, chunking, kind).await
+}
+
+/// A message holding `${pad:<size>}` in a string: that string filled with `x` so that the
+/// message, framed in the combination's protocol (JSON with its record separator, MessagePack
+/// with its length prefix), is exactly `<size>` bytes — what ASP.NET Core counts against
+/// MaximumReceiveMessageSize.
+fn padded(ctx: &Ctx<'_>, t: &MessageTemplate) -> Result<Option<Vec<u8>>, StepError> {
+    let Some(start) = t.text.find("${pad:") else {
+        return Ok(None);
+    };
+    let Some(len) = t.text[start..].find('}') else {
+        return Err(StepError::Error(format!(
+            "unterminated ${{pad:…}} in {}",
+            t.text
+        )));
+    };
+    let expr = &t.text[start + "${pad:".len()..start + len];
+    let want = ctx.size(expr)?;
+    let frame = |n: usize| -> Result<Vec<u8>, StepError> {
+        let text = format!(
+            "{}{}{}",
+            &t.text[..start],
+            "x".repeat(n),
+            &t.text[start + len + 1..]
+        );
+        let tmp = MessageTemplate { text, parsed: None };
+        let msg = ctx.message(&tmp)?;
+        let mut b = Vec::new();
+        ctx.protocol.write(&msg, &mut b);
+        Ok(b)
+    };
+    let mut n = want.saturating_sub(frame(0)?.len());
+    // A longer string can need a longer length header (MessagePack str16 → str32, a longer
+    // VarInt prefix): adjust until the framed size is exact.
+    for _ in 0..4 {
+        let b = frame(n)?;
+        match b.len().cmp(&want) {
+            std::cmp::Ordering::Equal => return Ok(Some(b)),
+            std::cmp::Ordering::Greater => match n.checked_sub(b.len() - want) {
+                Some(m) => n = m,
+                None => break,
+            },
+            std::cmp::Ordering::Less => n += want - b.len(),
+        }
+    }
+    Err(StepError::Error(format!(
+        "cannot pad {} to exactly {want} bytes framed",
+        t.text
+    )))
 }
 
 /// The parts of a raw send, concatenated in this order.
