@@ -1,10 +1,106 @@
 //! How bytes go on the wire: cut into frames or POST bodies ([`Chunking`]), as text or binary
 //! WebSocket frames ([`FrameKind`]), and the most the client buffers ([`MAX_RECEIVE`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+
 /// The most the client buffers for one thing a server sends — a hub message, an HTTP response
-/// body, an SSE line or event. A server past it (a message without end, an endless body) fails
-/// the step with an error saying so instead of growing memory without bound.
-pub const MAX_RECEIVE: usize = 64 << 20;
+/// body, an SSE line or event, a WebSocket message. A server past it (a message without end,
+/// an endless body) fails the step with an error saying so instead of growing memory without
+/// bound. 17 MiB: the contract's largest result (`LargeResult(16777216)`) and its framing.
+pub const MAX_RECEIVE: usize = 17 << 20;
+
+/// The most all executions of a run buffer together from the target (bodies being read,
+/// received data waiting to be parsed, partial messages): parallel executions share it, so
+/// `--jobs 16` against a target that floods every response holds this much, not 16 × the
+/// per-thing limit. A reader that would go past it waits (the target sees TCP back-pressure)
+/// until other executions let go, at most [`BUDGET_WAIT`].
+pub const RECEIVE_BUDGET: usize = 96 << 20;
+
+/// Longest a reader waits for the shared budget before its step ends with an ERROR.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(10);
+
+static BUDGET_USED: AtomicUsize = AtomicUsize::new(0);
+static BUDGET_FREED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// The shared budget stayed exhausted for [`BUDGET_WAIT`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("conform's receive budget ({} MiB shared by parallel executions) stayed exhausted for {}s", RECEIVE_BUDGET >> 20, BUDGET_WAIT.as_secs())]
+pub struct BudgetExhausted;
+
+/// Bytes counted against [`RECEIVE_BUDGET`] while this lives.
+#[derive(Debug, Default)]
+pub(crate) struct Held(usize);
+
+impl Held {
+    /// Holds exactly `n` bytes: gives back at once when smaller; when larger, waits for the
+    /// budget (at most [`BUDGET_WAIT`]). A single claim larger than the whole budget is
+    /// granted when nothing else is held, so one legal large message always gets through.
+    pub(crate) async fn resize(&mut self, n: usize) -> Result<(), BudgetExhausted> {
+        if n <= self.0 {
+            self.release(self.0 - n);
+            return Ok(());
+        }
+        let more = n - self.0;
+        let deadline = tokio::time::Instant::now() + BUDGET_WAIT;
+        loop {
+            let freed = BUDGET_FREED.notified();
+            let used = BUDGET_USED.load(Ordering::Acquire);
+            let fits = used + more <= RECEIVE_BUDGET || used == self.0;
+            if fits {
+                if BUDGET_USED
+                    .compare_exchange(used, used + more, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    self.0 = n;
+                    return Ok(());
+                }
+                continue;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(BudgetExhausted);
+            }
+        }
+    }
+
+    fn release(&mut self, n: usize) {
+        if n > 0 {
+            BUDGET_USED.fetch_sub(n, Ordering::AcqRel);
+            self.0 -= n;
+            BUDGET_FREED.notify_waiters();
+        }
+    }
+
+    /// `data` as `Bytes` that keep this claim until the last clone is dropped.
+    pub(crate) fn into_bytes(self, data: Vec<u8>) -> Bytes {
+        if self.0 == 0 {
+            return Bytes::from(data);
+        }
+        Bytes::from_owner(HeldBytes(data, self))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let n = self.0;
+        self.release(n);
+    }
+}
+
+struct HeldBytes(Vec<u8>, #[allow(dead_code)] Held);
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Bytes held from the target right now, by every execution (for tests and probes).
+pub fn budget_in_use() -> usize {
+    BUDGET_USED.load(Ordering::Acquire)
+}
 
 /// How to cut bytes into transport frames / request bodies.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

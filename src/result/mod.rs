@@ -74,6 +74,10 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// The wire transcript (kept for everything but passes unless `--trace`).
     pub transcript: Vec<Event>,
+    /// It did not pass because the target answered nothing at all (the circuit breaker's
+    /// signal; not in the JSON report).
+    #[serde(skip)]
+    pub target_silent: bool,
 }
 
 /// Counts per verdict.
@@ -166,6 +170,9 @@ pub struct RunResult {
     pub duration_ms: u64,
     /// `--strict` was given (NON-STRICT fails the run).
     pub strict: bool,
+    /// Why the run stopped early (`--fail-fast`, the circuit breaker, Ctrl-C); the report is
+    /// then partial: executions not run are SKIPPED. `null` for a complete run.
+    pub stopped: Option<String>,
     /// Counts.
     pub totals: Totals,
     /// Every execution, sorted by name.

@@ -8,7 +8,7 @@ use super::{post, CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{header_pairs, read_body, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
-use crate::client::wire::{FrameKind, MAX_RECEIVE};
+use crate::client::wire::{FrameKind, Held, MAX_RECEIVE};
 use crate::result::Direction;
 
 /// An open event stream.
@@ -42,7 +42,11 @@ pub(super) async fn open(
     }
     let resp = match tokio::time::timeout(http.timeout, req.send()).await {
         Ok(r) => r.map_err(|e| OpenError::SseRequest(e.to_string()))?,
-        Err(_) => return Err(OpenError::SseTimeout(http.timeout)),
+        Err(_) => {
+            http.transcript
+                .mark(crate::client::transcript::Mark::WaitedOut);
+            return Err(OpenError::SseTimeout(http.timeout));
+        }
     };
     let status = resp.status().as_u16();
     let headers = header_pairs(resp.headers());
@@ -86,7 +90,13 @@ async fn read(resp: reqwest::Response, http: Http, tx: mpsc::Sender<Incoming>) {
         match chunk {
             Ok(c) => {
                 for ev in parser.push(&c) {
-                    if tx.send(Incoming::Data(Bytes::from(ev))).await.is_err() {
+                    let mut held = Held::default();
+                    let ev = match held.resize(ev.len()).await {
+                        Ok(()) => Incoming::Data(held.into_bytes(ev)),
+                        Err(e) => Incoming::Closed(CloseInfo::lost(e.to_string())),
+                    };
+                    let end = matches!(ev, Incoming::Closed(_));
+                    if tx.send(ev).await.is_err() || end {
                         return;
                     }
                 }
