@@ -140,7 +140,7 @@ impl Http {
                     self.transcript.mark(transcript::Mark::WaitedOut);
                     ClientError::NoResponse(self.timeout)
                 } else {
-                    ClientError::Request(e.to_string())
+                    ClientError::Request(super::error::describe_request_error(&e))
                 };
                 self.note(Direction::Note, "http", err.to_string());
                 err

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 pub use error::{Blame, ClientError, OpenError, RecvError};
 pub use http::HttpResult;
 pub use signalr_protocol::TransportKind;
-pub use target::Target;
+pub use target::{Target, Tls};
 pub use transcript::Transcript;
 pub use transport::CloseInfo;
 pub use wire::{budget_in_use, Chunking, FrameKind, MAX_RECEIVE, RECEIVE_BUDGET};

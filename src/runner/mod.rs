@@ -62,14 +62,25 @@ pub struct RunOptions {
 /// Executions in a row that found the target silent before the run stops.
 pub const BREAKER_THRESHOLD: usize = 8;
 
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopKind {
+    /// `--fail-fast` (or a test's stop predicate).
+    FailFast,
+    /// The circuit breaker: the target answered nothing.
+    Breaker,
+    /// Interrupted from outside (Ctrl-C).
+    Interrupted,
+}
+
 /// Ends a run early, once, with a reason (shared by `--fail-fast`, the circuit breaker and
 /// Ctrl-C).
 #[derive(Clone)]
-pub struct Stop(
-    Arc<(
-        std::sync::OnceLock<String>,
-        tokio::sync::watch::Sender<bool>,
-    )>,
+pub struct Stop(Arc<StopInner>);
+
+type StopInner = (
+    std::sync::OnceLock<(StopKind, String)>,
+    tokio::sync::watch::Sender<bool>,
 );
 
 impl Default for Stop {
@@ -83,14 +94,19 @@ impl Default for Stop {
 
 impl Stop {
     /// Stops the run; the first reason given wins.
-    pub fn stop(&self, reason: impl Into<String>) {
-        let _ = self.0 .0.set(reason.into());
+    pub fn stop(&self, kind: StopKind, reason: impl Into<String>) {
+        let _ = self.0 .0.set((kind, reason.into()));
         self.0 .1.send_replace(true);
     }
 
     /// Why the run was stopped, if it was.
     pub fn reason(&self) -> Option<&str> {
-        self.0 .0.get().map(String::as_str)
+        self.0 .0.get().map(|(_, r)| r.as_str())
+    }
+
+    /// What stopped the run, if anything did.
+    pub fn kind(&self) -> Option<StopKind> {
+        self.0 .0.get().map(|(k, _)| *k)
     }
 
     async fn stopped(&self) {
@@ -142,12 +158,20 @@ impl RunOptions {
 
 /// The HTTP client executions share (no redirects followed).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    http_client_for(&crate::client::Tls::default())
+}
+
+/// The HTTP client executions share, checking certificates as `tls` says.
+pub fn http_client_for(tls: &crate::client::Tls) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(4)
         .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap_or_default()
+        .danger_accept_invalid_certs(tls.insecure);
+    for c in &tls.ca_certs {
+        b = b.add_root_certificate(c.clone());
+    }
+    b.build().unwrap_or_default()
 }
 
 /// Called after each execution finishes (progress bars).
@@ -170,7 +194,7 @@ pub async fn run(
     // Executions in a row that found the target silent (the circuit breaker's count).
     let silent_streak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let exclusive = Arc::new(RwLock::new(()));
-    let http = http_client();
+    let http = http_client_for(&opts.target.tls);
     let mut handles = Vec::new();
     // Executions that wait out server timers first (longest first), so the short ones fill
     // the gaps; exclusive executions last, so the shared lock is not contended early.
@@ -215,11 +239,14 @@ pub async fn run(
                             let n =
                                 silent_streak.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                             if n >= limit {
-                                stop.stop(format!(
-                                    "the target answered nothing in {n} executions in a row \
+                                stop.stop(
+                                    StopKind::Breaker,
+                                    format!(
+                                        "the target answered nothing in {n} executions in a row \
                                      (no response, no upgrade, no message before the timeouts): \
                                      the run was stopped instead of waiting out every case"
-                                ));
+                                    ),
+                                );
                             }
                         } else if o.verdict != Verdict::Skipped {
                             silent_streak.store(0, std::sync::atomic::Ordering::SeqCst);
@@ -229,7 +256,10 @@ pub async fn run(
                 }
             };
             if opts.stop_when.as_ref().is_some_and(|f| f(&outcome)) {
-                stop.stop("--fail-fast stopped the run after a failure");
+                stop.stop(
+                    StopKind::FailFast,
+                    "--fail-fast stopped the run after a failure",
+                );
             }
             if let Some(f) = &on_done {
                 f(&outcome);
@@ -269,6 +299,7 @@ pub async fn run(
         strict: opts.strict,
         stopped: stop.reason().map(str::to_owned),
         totals: Totals::of(&outcomes),
+        causes: crate::result::causes(&outcomes),
         outcomes,
     }
 }

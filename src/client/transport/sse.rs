@@ -41,7 +41,9 @@ pub(super) async fn open(
         req = req.header(k, v);
     }
     let resp = match tokio::time::timeout(http.timeout, req.send()).await {
-        Ok(r) => r.map_err(|e| OpenError::SseRequest(e.to_string()))?,
+        Ok(r) => {
+            r.map_err(|e| OpenError::SseRequest(crate::client::error::describe_request_error(&e)))?
+        }
         Err(_) => {
             http.transcript
                 .mark(crate::client::transcript::Mark::WaitedOut);
