@@ -146,6 +146,11 @@ impl Http {
                 err
             })?;
         let status = resp.status().as_u16();
+        // An answer for the circuit breaker — except negotiate's: a target that answers
+        // negotiate and nothing else is still silent.
+        if !resp.url().path().ends_with("/negotiate") {
+            self.transcript.mark(transcript::Mark::Answered);
+        }
         let headers = header_pairs(resp.headers());
         // The request's timeout (above) also bounds reading the body.
         let body = read_body(resp).await.inspect_err(|e| {

@@ -69,6 +69,12 @@ impl Transcript {
         self.0.lock().is_ok_and(|i| i.waited_out && !i.answered)
     }
 
+    /// The target sent something over a transport, or answered a request other than
+    /// negotiate.
+    pub fn target_answered(&self) -> bool {
+        self.0.lock().is_ok_and(|i| i.answered)
+    }
+
     /// Registers a value to redact wherever it appears (tokens).
     pub fn secret(&self, s: &str) {
         if s.len() >= 6 {

@@ -78,6 +78,10 @@ pub struct Outcome {
     /// signal; not in the JSON report).
     #[serde(skip)]
     pub target_silent: bool,
+    /// The target sent something over a transport or answered a request other than
+    /// negotiate (resets the circuit breaker's count; not in the JSON report).
+    #[serde(skip)]
+    pub target_answered: bool,
 }
 
 /// Counts per verdict.

@@ -248,7 +248,7 @@ pub async fn run(
                                     ),
                                 );
                             }
-                        } else if o.verdict != Verdict::Skipped {
+                        } else if o.target_answered {
                             silent_streak.store(0, std::sync::atomic::Ordering::SeqCst);
                         }
                     }

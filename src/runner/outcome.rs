@@ -52,6 +52,7 @@ fn base(
         duration_ms: duration.as_millis() as u64,
         transcript,
         target_silent: false,
+        target_answered: false,
     }
 }
 
@@ -122,5 +123,6 @@ pub(crate) fn outcome(
         ),
     };
     o.target_silent = silent;
+    o.target_answered = transcript.target_answered();
     o
 }
