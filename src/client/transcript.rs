@@ -240,7 +240,8 @@ pub fn redact_text(text: &str) -> String {
             // URL query values.
             r"([?&](?:id|access_token)=)[^&\s\x22'<>]+",
             // JSON properties (the negotiate response's tokens, any access token).
-            r#"((?i)"(?:connectionToken|accessToken|access_token)"\s*:\s*")(?:[^"\\]|\\.)+"#,
+            // (also when quoted again, as in `"{\"connectionToken\":\"…\"}"`)
+            r#"((?i)\\*"(?:connectionToken|accessToken|access_token)\\*"\s*:\s*\\*")[^"\\]+"#,
             // Header values.
             r"((?i)authorization\s*[:=]\s*(?:bearer\s+)?)[^\s\x22',;]+",
             r"((?i)\bbearer\s+)[A-Za-z0-9\-._~+/]+=*",

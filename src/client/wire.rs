@@ -39,12 +39,16 @@ impl Held {
     /// budget (at most [`BUDGET_WAIT`]). A single claim larger than the whole budget is
     /// granted when nothing else is held, so one legal large message always gets through.
     pub(crate) async fn resize(&mut self, n: usize) -> Result<(), BudgetExhausted> {
+        self.resize_within(n, BUDGET_WAIT).await
+    }
+
+    async fn resize_within(&mut self, n: usize, wait: Duration) -> Result<(), BudgetExhausted> {
         if n <= self.0 {
             self.release(self.0 - n);
             return Ok(());
         }
         let more = n - self.0;
-        let deadline = tokio::time::Instant::now() + BUDGET_WAIT;
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let freed = BUDGET_FREED.notified();
             let used = BUDGET_USED.load(Ordering::Acquire);
@@ -153,4 +157,38 @@ pub enum FrameKind {
     Text,
     /// Binary frames.
     Binary,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_receive_budget_is_shared_and_waits_are_bounded() {
+        // Most of the budget held by one execution…
+        let mut big = Held::default();
+        big.resize(RECEIVE_BUDGET - 1024).await.expect("fits");
+        // … another that wants more than what is left waits, then gives up with an error.
+        let mut other = Held::default();
+        let e = other
+            .resize_within(4096, Duration::from_millis(50))
+            .await
+            .expect_err("over the budget");
+        assert!(e.to_string().contains("receive budget"), "{e}");
+        // Once the first lets go, the second gets its bytes, and both are accounted.
+        let waiter = tokio::spawn(async move {
+            let mut h = Held::default();
+            h.resize(4096).await.map(|()| h)
+        });
+        tokio::task::yield_now().await;
+        drop(big);
+        let h = waiter.await.expect("task").expect("fits after the release");
+        // Bytes keep their claim until the last clone is dropped.
+        let bytes = h.into_bytes(vec![0; 4096]);
+        let clone = bytes.clone();
+        drop(bytes);
+        assert!(budget_in_use() >= 4096);
+        drop(clone);
+        assert_eq!(budget_in_use(), 0);
+    }
 }
