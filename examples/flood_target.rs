@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example flood_target -- big-negotiate   # negotiate answers a 6.8 MB body
 //! cargo run --example flood_target -- flood           # every response is endless
+//! cargo run --example flood_target -- silent          # negotiate answers, nothing else does
 //! conform --target http://127.0.0.1:PORT/hub --assume-features all --jobs 16 -q
 //! ```
 //!
@@ -30,8 +31,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "flood".into());
     let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    if mode != "flood" && mode != "big-negotiate" {
-        eprintln!("usage: flood_target flood|big-negotiate [PORT]");
+    if !matches!(mode.as_str(), "flood" | "big-negotiate" | "silent") {
+        eprintln!("usage: flood_target flood|big-negotiate|silent [PORT]");
         std::process::exit(2);
     }
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
@@ -40,14 +41,15 @@ fn main() {
         listener.local_addr().expect("addr")
     );
     let big = mode == "big-negotiate";
+    let silent = mode == "silent";
     for stream in listener.incoming().flatten() {
         std::thread::spawn(move || {
-            let _ = serve(stream, big);
+            let _ = serve(stream, big, silent);
         });
     }
 }
 
-fn serve(stream: TcpStream, big: bool) -> std::io::Result<()> {
+fn serve(stream: TcpStream, big: bool, silent: bool) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     loop {
@@ -102,6 +104,11 @@ fn serve(stream: TcpStream, big: bool) -> std::io::Result<()> {
             )?;
             out.write_all(&body)?;
             continue;
+        }
+        if silent {
+            // Hold the connection without a byte of answer until the client hangs up.
+            std::io::copy(&mut reader, &mut std::io::sink())?;
+            return Ok(());
         }
         let chunk = vec![b'{'; 64 << 10];
         if let Some(key) = upgrade {

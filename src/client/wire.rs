@@ -9,15 +9,17 @@ use bytes::Bytes;
 /// The most the client buffers for one thing a server sends — a hub message, an HTTP response
 /// body, an SSE line or event, a WebSocket message. A server past it (a message without end,
 /// an endless body) fails the step with an error saying so instead of growing memory without
-/// bound. 17 MiB: the contract's largest result (`LargeResult(16777216)`) and its framing.
-pub const MAX_RECEIVE: usize = 17 << 20;
+/// bound. 2 MiB: 64 times the hub protocol's default message limit (32 KB), 20 times the
+/// largest message a case asks for.
+pub const MAX_RECEIVE: usize = 2 << 20;
 
 /// The most all executions of a run buffer together from the target (bodies being read,
-/// received data waiting to be parsed, partial messages): parallel executions share it, so
-/// `--jobs 16` against a target that floods every response holds this much, not 16 × the
-/// per-thing limit. A reader that would go past it waits (the target sees TCP back-pressure)
-/// until other executions let go, at most [`BUDGET_WAIT`].
-pub const RECEIVE_BUDGET: usize = 96 << 20;
+/// received data waiting to be parsed, partial messages and SSE lines): parallel executions
+/// share it, so `--jobs 16` against a target that floods every response holds this much, not
+/// 16 × the per-thing limit. A reader that would go past it waits (the target sees TCP
+/// back-pressure) until other executions let go, at most [`BUDGET_WAIT`]. (A WebSocket
+/// message being assembled by tungstenite is bounded by [`MAX_RECEIVE`] per connection only.)
+pub const RECEIVE_BUDGET: usize = 64 << 20;
 
 /// Longest a reader waits for the shared budget before its step ends with an ERROR.
 pub const BUDGET_WAIT: Duration = Duration::from_secs(10);

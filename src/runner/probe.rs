@@ -10,7 +10,7 @@ use signalr_protocol::{HubMessage, HubProtocol, Value};
 use super::{http_client_for, RunOptions};
 use crate::cases::timing::Timers;
 use crate::client::transcript::{excerpt_to, redact_text};
-use crate::client::{Session, Transcript, TransportKind};
+use crate::client::{ClientError, Session, Transcript, TransportKind};
 
 /// What the target offers.
 #[derive(Debug, Clone, Default)]
@@ -137,16 +137,26 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         transcript,
     )
     .with_request_timeout(opts.request_timeout());
-    let r = s
-        .negotiate("negotiateVersion=1")
-        .await
-        .map_err(|e| ProbeError::Unreachable {
-            url: crate::client::transcript::redact_url(opts.target.hub_url.as_str()),
-            reason: e.to_string(),
-        })?;
     let negotiate_url = crate::client::transcript::redact_url(
         opts.target.url("/negotiate", "negotiateVersion=1").as_str(),
     );
+    let r = match s.negotiate("negotiateVersion=1").await {
+        Ok(r) => r,
+        // No answer at all: the target is unreachable.
+        Err(e @ (ClientError::Request(_) | ClientError::NoResponse(_))) => {
+            return Err(ProbeError::Unreachable {
+                url: crate::client::transcript::redact_url(opts.target.hub_url.as_str()),
+                reason: e.to_string(),
+            })
+        }
+        // An answer conform cannot use (a body too large or without end): not a hub.
+        Err(e) => {
+            info.preflight = Some(format!("POST {negotiate_url} failed: {e}"));
+            info.notes
+                .push(format!("negotiate failed ({e}): assuming every transport"));
+            Default::default()
+        }
+    };
     match &s.negotiated {
         Some(n) => {
             for t in n.available_transports.iter().flatten() {
@@ -159,11 +169,13 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
             // Without a usable negotiate response every transport is tried, so the cases
             // report what is wrong instead of being gated away.
             let body = crate::client::transcript::excerpt_to(&redact_text(&r.text()), 200);
-            info.notes.push(format!(
-                "negotiate answered {} {body}: assuming every transport",
-                r.status,
-            ));
-            info.preflight = Some(format!(
+            if info.preflight.is_none() {
+                info.notes.push(format!(
+                    "negotiate answered {} {body}: assuming every transport",
+                    r.status,
+                ));
+            }
+            info.preflight.get_or_insert(format!(
                 "POST {negotiate_url} answered {} with no SignalR negotiate response{}",
                 r.status,
                 if body.trim().is_empty() {

@@ -88,9 +88,17 @@ pub(super) async fn open(
 async fn read(resp: reqwest::Response, http: Http, tx: mpsc::Sender<Incoming>) {
     let mut body = resp.bytes_stream();
     let mut parser = SseParser::default();
+    // The parser's partial line and event count against the run's shared budget.
+    let mut parsing = Held::default();
     while let Some(chunk) = body.next().await {
         match chunk {
             Ok(c) => {
+                if let Err(e) = parsing.resize(parser.buffered() + c.len()).await {
+                    let _ = tx
+                        .send(Incoming::Closed(CloseInfo::lost(e.to_string())))
+                        .await;
+                    return;
+                }
                 for ev in parser.push(&c) {
                     let mut held = Held::default();
                     let ev = match held.resize(ev.len()).await {
@@ -164,6 +172,11 @@ pub(crate) struct SseParser {
 }
 
 impl SseParser {
+    /// Bytes held in the partial line and event.
+    pub(crate) fn buffered(&self) -> usize {
+        self.line.capacity() + self.data.capacity()
+    }
+
     /// The events completed by `chunk`. A hostile server cannot grow the buffers forever: past
     /// `MAX_RECEIVE` bytes in one line or event, `overflow` is set and nothing more is parsed.
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {
