@@ -472,17 +472,15 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
             return usage(e);
         }
     };
-    // The header, at once: what is tested, and how much.
-    if !a.quiet {
-        eprint!("{}", run_header(&opts, &info, &executions));
-    }
-    // Ctrl-C: stop starting executions, end those in flight, write what finished.
+    // Ctrl-C: stop starting executions, end those in flight, write what finished. The
+    // handler is registered before the header is printed, so an interrupt after it is caught.
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let stop = opts.stop.clone();
         let interrupted = interrupted.clone();
+        let signal = interrupt_signal();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if signal.await {
                 interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
                 stop.stop(
                     runner::StopKind::Interrupted,
@@ -490,6 +488,10 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
                 );
             }
         });
+    }
+    // The header, at once: what is tested, and how much.
+    if !a.quiet {
+        eprint!("{}", run_header(&opts, &info, &executions));
     }
     let terminal = std::io::stderr().is_terminal();
     let progress = (!a.quiet && terminal).then(|| {
@@ -550,6 +552,26 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         EXIT_FAIL
     } else {
         EXIT_PASS
+    }
+}
+
+/// Resolves `true` on Ctrl-C; the handler is installed when this is called, not when the
+/// future is first polled.
+fn interrupt_signal() -> impl std::future::Future<Output = bool> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let sig = signal(SignalKind::interrupt()).ok();
+        async move {
+            match sig {
+                Some(mut s) => s.recv().await.is_some(),
+                None => std::future::pending().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async { tokio::signal::ctrl_c().await.is_ok() }
     }
 }
 

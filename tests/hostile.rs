@@ -366,3 +366,44 @@ fn option_errors_exit_2() {
         assert!(listed.contains(f.name()), "{listed}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_writes_partial_reports_and_exits_130() {
+    use std::io::BufRead as _;
+    let dir = temp_dir("interrupt");
+    let json = dir.join("report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conform"))
+        .args(["--json", &json.to_string_lossy()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("conform runs");
+    // Wait for the header (the run is about to start), then interrupt.
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while err.read_line(&mut line).expect("stderr line") > 0 && !line.contains("combinations") {
+        line.clear();
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let mut rest = String::new();
+    let _ = err.read_to_string(&mut rest);
+    let status = child.wait().expect("conform ends");
+    assert_eq!(status.code(), Some(130), "{rest}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report is written"))
+            .expect("valid json");
+    assert!(
+        report["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("Ctrl-C")),
+        "{}",
+        report["stopped"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

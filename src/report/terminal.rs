@@ -232,7 +232,13 @@ pub fn tally(r: &RunResult) -> String {
         r.outcomes.len(),
         parts.join(", "),
         r.duration_ms as f64 / 1000.0,
-        if r.failed() { "FAILED" } else { "OK" }
+        if r.failed() {
+            "FAILED"
+        } else if r.stopped.is_some() {
+            "PARTIAL"
+        } else {
+            "OK"
+        }
     )
 }
 
