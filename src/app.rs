@@ -24,15 +24,19 @@ pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 /// Exit code: bad arguments, case files or baseline.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code: the target could not be reached.
+/// Exit code: the target could not be reached, or answered nothing (the circuit breaker
+/// stopped the run).
 pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code: interrupted (Ctrl-C); the reports asked for were written, marked partial.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// SignalR conformance runner.
 ///
 /// Runs data-driven conformance cases against a SignalR hub (`--target URL`, the hub's URL,
 /// which must host the conformance hub contract in fixtures/contract/CONTRACT.md) or, without
 /// `--target`, against the embedded mock-hub. Exit codes: 0 pass, 1 conformance failure,
-/// 2 usage or configuration error, 3 target unreachable.
+/// 2 usage or configuration error (also: the URL is not the conformance hub), 3 target
+/// unreachable or silent, 130 interrupted (Ctrl-C; partial reports written).
 #[derive(Parser, Debug)]
 #[command(
     name = "conform",
@@ -148,11 +152,11 @@ pub struct RunArgs {
     /// List the executions that would run, then exit.
     #[arg(long)]
     pub list: bool,
-    /// Parallel executions.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub jobs: usize,
-    /// Default timeout of an expectation, in milliseconds.
-    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    /// Parallel executions (at least 1).
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// Default timeout of an expectation, in milliseconds (at least 1).
+    #[arg(long, default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
     /// Multiply every timeout and wait (e.g. 3 on a slow CI machine).
     #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
@@ -163,6 +167,20 @@ pub struct RunArgs {
     /// Bearer token for every request.
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+    /// HTTPS: accept any certificate (development servers only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// HTTPS: also trust the CA certificate(s) in this PEM file (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Run against a hub without `Describe()` (or whose negotiate conform cannot read):
+    /// `all`, or the features it has, comma-separated (fixtures/contract/CONTRACT.md).
+    /// Without it conform stops before the run when the URL is not the conformance hub.
+    #[arg(long, value_name = "all|FEATURE,…")]
+    pub assume_features: Option<String>,
+    /// Colours in the terminal output: auto (a terminal and no NO_COLOR), always, never.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorArg,
     /// NON-STRICT (a broken SHOULD) fails the run.
     #[arg(long)]
     pub strict: bool,
@@ -199,13 +217,37 @@ pub struct RunArgs {
     /// No progress bar and no per-case lines: only failures and the tally.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Embedded mock-hub only: enable a fault mode (repeatable; see `mock-hub --fault list`).
+    /// Embedded mock-hub only: enable a fault mode (repeatable; `--mock-fault list` lists them).
     #[arg(long = "mock-fault", value_name = "NAME")]
     pub mock_fault: Vec<String>,
     /// Embedded mock-hub only: enable detailed errors (`EnableDetailedErrors`), so the cases
     /// that require them run and those that require their absence are UNIMPLEMENTED.
     #[arg(long = "mock-detailed-errors")]
     pub mock_detailed_errors: bool,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorArg {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorArg {
+    fn enabled(self) -> bool {
+        match self {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 /// Tiers.
@@ -362,6 +404,15 @@ impl RunArgs {
 
 /// Runs the suite; returns the exit code.
 pub async fn run_cmd(a: RunArgs) -> u8 {
+    if a.mock_fault.iter().any(|f| f == "list") {
+        let faults = signalr_mock::Fault::ALL;
+        let width = faults.iter().map(|f| f.name().len()).max().unwrap_or(0);
+        let mut out = std::io::stdout().lock();
+        for f in faults {
+            let _ = writeln!(out, "{:<width$}  {}", f.name(), f.description());
+        }
+        return EXIT_PASS;
+    }
     let cases = match &a.cases {
         Some(dir) => cases::load_dir(dir),
         None => cases::embedded(),
@@ -371,15 +422,15 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         Err(e) => return usage(e),
     };
     let executions = cases::select(cases::expand(&cases), &a.selection());
+    if executions.is_empty() {
+        return usage("no case matches the filters");
+    }
     if a.list {
         let mut out = std::io::stdout().lock();
         for e in &executions {
             let _ = writeln!(out, "{}  [{}] {}", e.name, e.case.level, e.case.title);
         }
         return EXIT_PASS;
-    }
-    if executions.is_empty() {
-        return usage("no case matches the filters");
     }
     if !(a.time_scale > 0.0 && a.time_scale.is_finite()) {
         return usage("--time-scale must be a positive number");
@@ -400,9 +451,16 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     if a.target.is_some() && a.mock_detailed_errors {
         return usage("--mock-detailed-errors only applies to the embedded mock-hub (no --target)");
     }
+    let tls = match crate::client::Tls::from_args(a.insecure, &a.ca_cert) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
     let (mut opts, embedded) = match &a.target {
         Some(url) => match Target::parse(url, &a.header, a.token.clone()) {
-            Ok(t) => (RunOptions::new(t), None),
+            Ok(mut t) => {
+                t.tls = tls;
+                (RunOptions::new(t), None)
+            }
             Err(e) => return usage(e),
         },
         None => {
@@ -428,7 +486,7 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
             }
         }
     };
-    opts.jobs = a.jobs.max(1);
+    opts.jobs = usize::from(a.jobs.max(1));
     opts.time_scale = a.time_scale;
     opts.step_timeout = Duration::from_millis(a.timeout.max(1));
     opts.strict = a.strict;
@@ -437,15 +495,51 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     if a.fail_fast {
         opts.stop_on_failure();
     }
+    let color = a.color.enabled();
+    report::terminal::set_color(color);
     let opts = Arc::new(opts);
     let info = match runner::probe(&opts).await {
-        Ok(i) => Arc::new(i),
+        Ok(i) => i,
         Err(e) => {
+            if let Some(s) = embedded {
+                s.shutdown().await;
+            }
             eprintln!("conform: {e}");
             return EXIT_UNREACHABLE;
         }
     };
-    let progress = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+    let info = match preflight(info, &a, &opts) {
+        Ok(i) => Arc::new(i),
+        Err(e) => {
+            if let Some(s) = embedded {
+                s.shutdown().await;
+            }
+            return usage(e);
+        }
+    };
+    // Ctrl-C: stop starting executions, end those in flight, write what finished. The
+    // handler is registered before the header is printed, so an interrupt after it is caught.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = opts.stop.clone();
+        let interrupted = interrupted.clone();
+        let signal = interrupt_signal();
+        tokio::spawn(async move {
+            if signal.await {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                stop.stop(
+                    runner::StopKind::Interrupted,
+                    "interrupted (Ctrl-C): the report is partial",
+                );
+            }
+        });
+    }
+    // The header, at once: what is tested, and how much.
+    if !a.quiet {
+        eprint!("{}", run_header(&opts, &info, &executions));
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let progress = (!a.quiet && terminal).then(|| {
         let pb = indicatif::ProgressBar::new(executions.len() as u64);
         pb.set_style(
             indicatif::ProgressStyle::with_template(
@@ -455,15 +549,18 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         );
         pb
     });
-    let on_done: Option<runner::OnDone> = progress.clone().map(|pb| {
-        Arc::new(move |o: &Outcome| {
+    let on_done: Option<runner::OnDone> = match progress.clone() {
+        Some(pb) => Some(Arc::new(move |o: &Outcome| {
             pb.inc(1);
             if o.verdict == Verdict::Fail {
                 pb.set_message(format!("last failure: {}", o.name));
             }
-        }) as runner::OnDone
-    });
-    let mut result = runner::run(executions, info, opts, on_done).await;
+        }) as runner::OnDone),
+        // Not a terminal (CI logs): a line every few seconds, never minutes of silence.
+        None if !a.quiet => Some(log_progress(executions.len())),
+        None => None,
+    };
+    let mut result = runner::run(executions, info, opts.clone(), on_done).await;
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -484,11 +581,158 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         report::terminal(&result, a.verbose)
     };
     print!("{text}");
-    if result.failed() {
+    if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!(
+            "conform: interrupted: the results and reports cover the executions that finished"
+        );
+        EXIT_INTERRUPTED
+    } else if let Some(why) = result
+        .stopped
+        .as_deref()
+        .filter(|_| opts.stop.kind() == Some(runner::StopKind::Breaker))
+    {
+        eprintln!("conform: {}: {why}", result.target.url);
+        EXIT_UNREACHABLE
+    } else if result.failed() {
         EXIT_FAIL
     } else {
         EXIT_PASS
     }
+}
+
+/// Resolves `true` on Ctrl-C; the handler is installed when this is called, not when the
+/// future is first polled.
+fn interrupt_signal() -> impl std::future::Future<Output = bool> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let sig = signal(SignalKind::interrupt()).ok();
+        async move {
+            match sig {
+                Some(mut s) => s.recv().await.is_some(),
+                None => std::future::pending().await,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async { tokio::signal::ctrl_c().await.is_ok() }
+    }
+}
+
+/// Stops before the run (exit 2) when the URL is not the conformance hub, unless
+/// `--assume-features` says to go on; applies `--assume-features`.
+fn preflight(
+    mut info: runner::TargetInfo,
+    a: &RunArgs,
+    opts: &RunOptions,
+) -> Result<runner::TargetInfo, String> {
+    let url = crate::client::transcript::redact_url(opts.target.hub_url.as_str());
+    match (&info.preflight, &a.assume_features) {
+        (Some(problem), None) => {
+            let example = {
+                let mut u = opts.target.hub_url.clone();
+                u.set_path("/conformance");
+                u.set_query(None);
+                u.to_string()
+            };
+            Err(format!(
+                "no conformance hub at {url}: {problem} — conform needs the conformance hub's URL \
+                 (see fixtures/contract/CONTRACT.md), e.g. {example}; a hub that needs \
+                 authentication needs --token or --header; to run against a hub without \
+                 Describe() anyway, name its features with --assume-features (or \
+                 --assume-features all)"
+            ))
+        }
+        (Some(problem), Some(features)) => {
+            info.notes.push(format!(
+                "preflight: {problem}; running anyway (--assume-features {features})"
+            ));
+            if features != "all" {
+                info.features = Some(
+                    features
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|f| !f.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
+            }
+            Ok(info)
+        }
+        (None, _) => Ok(info),
+    }
+}
+
+/// What is tested, and how much: printed before the first execution starts.
+fn run_header(
+    opts: &RunOptions,
+    info: &runner::TargetInfo,
+    executions: &[crate::cases::Execution],
+) -> String {
+    let url = crate::client::transcript::redact_url(opts.target.hub_url.as_str());
+    let server = info
+        .describe
+        .as_ref()
+        .and_then(|d| {
+            let name = d
+                .get("server", false)
+                .and_then(|v| v.as_str().map(str::to_owned));
+            let version = d
+                .get("version", false)
+                .and_then(|v| v.as_str().map(str::to_owned));
+            match (name, version) {
+                (Some(n), Some(v)) => Some(format!("{n} {v}")),
+                (Some(n), None) => Some(n),
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| "(no Describe())".to_owned());
+    let mut ids: Vec<&str> = executions.iter().map(|e| e.case.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let transports: Vec<&str> = info.transports.iter().map(|(t, _)| t.name()).collect();
+    format!(
+        "conform {} → {url}{}\n  server: {server}\n  transports: {}\n  {} cases, {} combinations, {} parallel\n",
+        env!("CARGO_PKG_VERSION"),
+        if opts.embedded { " (embedded mock-hub)" } else { "" },
+        transports.join(", "),
+        ids.len(),
+        executions.len(),
+        opts.jobs,
+    )
+}
+
+/// Progress for logs (not a terminal): a line when an area is done or every 5 s.
+fn log_progress(total: usize) -> runner::OnDone {
+    struct State {
+        done: usize,
+        failed: usize,
+        last: std::time::Instant,
+        started: std::time::Instant,
+    }
+    let state = std::sync::Mutex::new(State {
+        done: 0,
+        failed: 0,
+        last: std::time::Instant::now(),
+        started: std::time::Instant::now(),
+    });
+    Arc::new(move |o: &Outcome| {
+        let Ok(mut s) = state.lock() else { return };
+        s.done += 1;
+        if o.verdict.fails_run(false) {
+            s.failed += 1;
+        }
+        if s.last.elapsed() >= Duration::from_secs(5) || s.done == total {
+            s.last = std::time::Instant::now();
+            eprintln!(
+                "[{:>4.0} s] {}/{total} done, {} failing",
+                s.started.elapsed().as_secs_f64(),
+                s.done,
+                s.failed
+            );
+        }
+    })
 }
 
 fn write_reports(a: &RunArgs, r: &RunResult) -> Result<(), String> {

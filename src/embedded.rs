@@ -38,6 +38,7 @@ pub async fn start(config: MockConfig) -> Result<Embedded, StartError> {
         hub_url,
         headers: Vec::new(),
         access_token: None,
+        tls: Default::default(),
     });
     opts.embedded = true;
     Ok(Embedded { server, opts })

@@ -90,6 +90,16 @@ async fn junit_and_html_are_well_formed() {
             assert_eq!(names, r.outcomes.len());
         }
     }
+    // junit-10.xsd (Jenkins xunit) allows no `skipped` on <testsuites>; a line break inside an
+    // attribute value must be a character reference.
+    let junit = report::junit(&r);
+    let suites = junit
+        .lines()
+        .find(|l| l.starts_with("<testsuites"))
+        .expect("testsuites");
+    assert!(!suites.contains("skipped="), "{suites}");
+    let raw_break = regex::Regex::new(r#"="[^"]*\n"#).expect("regex");
+    assert!(!raw_break.is_match(&junit), "{junit}");
     let html = report::html(&r);
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     assert!(html.contains("sample/non-blocking[websockets,json]"));

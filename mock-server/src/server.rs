@@ -85,6 +85,15 @@ impl ServerBuilder {
 }
 
 impl MockServer {
+    /// The paths this server maps (`/conformance`, `/testhub` …), in mapping order.
+    pub fn endpoint_paths(&self) -> Vec<String> {
+        self.shared
+            .endpoints
+            .iter()
+            .map(|e| e.path.clone())
+            .collect()
+    }
+
     /// Binds and starts serving the built-in hubs (port 0 picks a free port).
     pub async fn start(config: MockConfig) -> std::io::Result<Self> {
         Self::builder(config).start().await

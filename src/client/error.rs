@@ -83,6 +83,69 @@ pub enum OpenError {
     FirstPoll(Box<ClientError>),
 }
 
+/// Says why a request failed in a user's words — connection refused, name not resolved, TLS
+/// certificate not trusted / expired / for another host, timed out — instead of reqwest's
+/// "error sending request for url", with the underlying causes after it.
+pub fn describe_request_error(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !chain.contains(&text) {
+            chain.push(text);
+        }
+        source = s.source();
+    }
+    let all = chain.join(": ").to_lowercase();
+    let io_kind = {
+        let mut k = None;
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        while let Some(s) = source {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                k = Some(io.kind());
+            }
+            source = s.source();
+        }
+        k
+    };
+    let why = if e.is_timeout() || io_kind == Some(std::io::ErrorKind::TimedOut) {
+        "timed out".to_owned()
+    } else if io_kind == Some(std::io::ErrorKind::ConnectionRefused)
+        || all.contains("connection refused")
+    {
+        "connection refused (nothing listens on that port)".to_owned()
+    } else if all.contains("dns error")
+        || all.contains("failed to lookup address")
+        || all.contains("name or service not known")
+    {
+        "the host name could not be resolved".to_owned()
+    } else if all.contains("certificate") || all.contains("unknownissuer") {
+        let what = if all.contains("expired") {
+            "the TLS certificate has expired"
+        } else if all.contains("notvalidforname") || all.contains("not valid for name") {
+            "the TLS certificate is for another host name"
+        } else if all.contains("unknownissuer") || all.contains("unknown issuer") {
+            "the TLS certificate is not trusted (unknown issuer)"
+        } else {
+            "the TLS certificate was rejected"
+        };
+        format!("{what}; for a development server use --ca-cert FILE or --insecure")
+    } else if io_kind == Some(std::io::ErrorKind::ConnectionReset) || all.contains("reset") {
+        "the connection was reset".to_owned()
+    } else if all.contains("tls") || all.contains("handshake") {
+        "the TLS handshake failed (is it an HTTPS server?)".to_owned()
+    } else {
+        "the request failed".to_owned()
+    };
+    // The innermost causes say the most; reqwest's own outer text says least.
+    let detail: Vec<&str> = chain.iter().skip(1).map(String::as_str).collect();
+    if detail.is_empty() {
+        format!("{why} ({})", chain.first().map_or("", String::as_str))
+    } else {
+        format!("{why} ({})", detail.join(": "))
+    }
+}
+
 impl ClientError {
     /// Whose fault it is. The target's: a transport that does not open, a request it never
     /// answers (or whose body never ends, or is beyond any limit), a send it refuses. The

@@ -11,7 +11,7 @@ use signalr_protocol::NegotiateResponse;
 use super::error::ClientError;
 use super::target::Target;
 use super::transcript::{self, Transcript};
-use super::wire::MAX_RECEIVE;
+use super::wire::{Held, MAX_RECEIVE};
 use crate::result::Direction;
 
 /// An HTTP exchange's result.
@@ -137,14 +137,20 @@ impl Http {
             .await
             .map_err(|e| {
                 let err = if e.is_timeout() {
+                    self.transcript.mark(transcript::Mark::WaitedOut);
                     ClientError::NoResponse(self.timeout)
                 } else {
-                    ClientError::Request(e.to_string())
+                    ClientError::Request(super::error::describe_request_error(&e))
                 };
                 self.note(Direction::Note, "http", err.to_string());
                 err
             })?;
         let status = resp.status().as_u16();
+        // An answer for the circuit breaker — except negotiate's: a target that answers
+        // negotiate and nothing else is still silent.
+        if !resp.url().path().ends_with("/negotiate") {
+            self.transcript.mark(transcript::Mark::Answered);
+        }
         let headers = header_pairs(resp.headers());
         // The request's timeout (above) also bounds reading the body.
         let body = read_body(resp).await.inspect_err(|e| {
@@ -198,18 +204,23 @@ pub(crate) fn header_pairs(h: &reqwest::header::HeaderMap) -> Vec<(String, Strin
         .collect()
 }
 
-/// Reads a response body, failing (instead of allocating on) past `MAX_RECEIVE` bytes.
+/// Reads a response body, failing (instead of allocating on) past `MAX_RECEIVE` bytes; the
+/// bytes count against the run's shared receive budget until the body is dropped.
 pub(crate) async fn read_body(mut resp: reqwest::Response) -> Result<Bytes, ClientError> {
     let mut body = Vec::new();
+    let mut held = Held::default();
     loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
                 if body.len() + c.len() > MAX_RECEIVE {
                     return Err(ClientError::BodyTooLarge);
                 }
+                held.resize(body.len() + c.len())
+                    .await
+                    .map_err(|e| ClientError::BodyRead(e.to_string()))?;
                 body.extend_from_slice(&c);
             }
-            Ok(None) => return Ok(Bytes::from(body)),
+            Ok(None) => return Ok(held.into_bytes(body)),
             Err(e) if e.is_timeout() => return Err(ClientError::BodyTimeout),
             Err(e) => return Err(ClientError::BodyRead(e.to_string())),
         }

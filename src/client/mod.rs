@@ -30,10 +30,10 @@ use tokio::time::Instant;
 pub use error::{Blame, ClientError, OpenError, RecvError};
 pub use http::HttpResult;
 pub use signalr_protocol::TransportKind;
-pub use target::Target;
+pub use target::{Target, Tls};
 pub use transcript::Transcript;
 pub use transport::CloseInfo;
-pub use wire::{Chunking, FrameKind, MAX_RECEIVE};
+pub use wire::{budget_in_use, Chunking, FrameKind, MAX_RECEIVE, RECEIVE_BUDGET};
 
 use crate::result::Direction;
 use http::Http;
@@ -59,12 +59,17 @@ pub struct Session {
     pub transcript: Transcript,
     /// How the transport ended, once it has.
     pub closed: Option<CloseInfo>,
-    /// Messages received (in order), for diagnostics.
+    /// What `buf` and `reader` hold, counted against the run's shared receive budget.
+    held: wire::Held,
+    /// The first messages received (in order, at most [`MAX_KEPT_MESSAGES`]), for diagnostics.
     pub received: Vec<HubMessage>,
     /// The first WebSocket frame after the handshake whose type is not the protocol's transfer
     /// format (text for JSON, binary for MessagePack): its type and its bytes as shown.
     pub wrong_frame: Option<(FrameKind, String)>,
 }
+
+/// Most messages a session keeps in [`Session::received`] (a flood must not grow it).
+pub const MAX_KEPT_MESSAGES: usize = 256;
 
 /// How long a request may take unless [`Session::with_request_timeout`] says otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -103,6 +108,7 @@ impl Session {
             closed: None,
             received: Vec::new(),
             wrong_frame: None,
+            held: wire::Held::default(),
         }
     }
 
@@ -277,7 +283,13 @@ impl Session {
             return Err(RecvError::Transport("the transport is not open".into()));
         };
         let started = Instant::now();
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        let got = tokio::time::timeout_at(deadline, rx.recv()).await;
+        self.transcript.mark(if got.is_err() {
+            transcript::Mark::WaitedOut
+        } else {
+            transcript::Mark::Answered
+        });
+        match got {
             Err(_) => Err(RecvError::Timeout(
                 deadline.saturating_duration_since(started),
             )),
@@ -305,6 +317,11 @@ impl Session {
                     None => shown,
                 };
                 self.transcript.push(&self.name, Direction::In, layer, line);
+                // What this session buffers counts against the run's shared budget.
+                let held = self.buf.len() + self.reader.buffered().len() + b.len();
+                if let Err(e) = self.held.resize(held).await {
+                    return Err(RecvError::Transport(e.to_string()));
+                }
                 if self.buf.len() + b.len() > MAX_RECEIVE {
                     return Err(RecvError::Protocol(ProtocolError::invalid_data(
                         signalr_protocol::Layer::Framing,
@@ -385,7 +402,9 @@ impl Session {
                         signalr_protocol::notation::parsed_to_text(&p),
                     );
                     if let Parsed::Message(m) = &p {
-                        self.received.push(m.clone());
+                        if self.received.len() < MAX_KEPT_MESSAGES {
+                            self.received.push(m.clone());
+                        }
                     }
                     return Ok(p);
                 }

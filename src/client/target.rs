@@ -9,6 +9,39 @@ pub struct Target {
     pub headers: Vec<(String, String)>,
     /// A bearer token for every request (header for HTTP, `access_token` for WS/SSE).
     pub access_token: Option<String>,
+    /// How HTTPS certificates are checked (`--insecure`, `--ca-cert`).
+    pub tls: Tls,
+}
+
+/// How HTTPS certificates of the target are checked.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// Accept any certificate (`--insecure`, development servers only).
+    pub insecure: bool,
+    /// Extra trusted roots (`--ca-cert FILE`, PEM).
+    pub ca_certs: Vec<reqwest::Certificate>,
+}
+
+impl Tls {
+    /// `--insecure` and `--ca-cert FILE…`; the error names the file that is not a PEM
+    /// certificate.
+    pub fn from_args(insecure: bool, ca_cert_files: &[std::path::PathBuf]) -> Result<Tls, String> {
+        let mut ca_certs = Vec::new();
+        for f in ca_cert_files {
+            let pem = std::fs::read(f)
+                .map_err(|e| format!("--ca-cert {}: cannot read it: {e}", f.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("--ca-cert {}: not a PEM certificate: {e}", f.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "--ca-cert {}: no PEM certificate in it",
+                    f.display()
+                ));
+            }
+            ca_certs.extend(certs);
+        }
+        Ok(Tls { insecure, ca_certs })
+    }
 }
 
 impl Target {
@@ -31,6 +64,7 @@ impl Target {
             hub_url,
             headers,
             access_token: token,
+            tls: Tls::default(),
         })
     }
 

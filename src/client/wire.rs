@@ -1,10 +1,112 @@
 //! How bytes go on the wire: cut into frames or POST bodies ([`Chunking`]), as text or binary
 //! WebSocket frames ([`FrameKind`]), and the most the client buffers ([`MAX_RECEIVE`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+
 /// The most the client buffers for one thing a server sends — a hub message, an HTTP response
-/// body, an SSE line or event. A server past it (a message without end, an endless body) fails
-/// the step with an error saying so instead of growing memory without bound.
-pub const MAX_RECEIVE: usize = 64 << 20;
+/// body, an SSE line or event, a WebSocket message. A server past it (a message without end,
+/// an endless body) fails the step with an error saying so instead of growing memory without
+/// bound. 2 MiB: 64 times the hub protocol's default message limit (32 KB), 20 times the
+/// largest message a case asks for.
+pub const MAX_RECEIVE: usize = 2 << 20;
+
+/// The most all executions of a run buffer together from the target (bodies being read,
+/// received data waiting to be parsed, partial messages and SSE lines): parallel executions
+/// share it, so `--jobs 16` against a target that floods every response holds this much, not
+/// 16 × the per-thing limit. A reader that would go past it waits (the target sees TCP
+/// back-pressure) until other executions let go, at most [`BUDGET_WAIT`]. (A WebSocket
+/// message being assembled by tungstenite is bounded by [`MAX_RECEIVE`] per connection only.)
+pub const RECEIVE_BUDGET: usize = 64 << 20;
+
+/// Longest a reader waits for the shared budget before its step ends with an ERROR.
+pub const BUDGET_WAIT: Duration = Duration::from_secs(10);
+
+static BUDGET_USED: AtomicUsize = AtomicUsize::new(0);
+static BUDGET_FREED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// The shared budget stayed exhausted for [`BUDGET_WAIT`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("conform's receive budget ({} MiB shared by parallel executions) stayed exhausted for {}s", RECEIVE_BUDGET >> 20, BUDGET_WAIT.as_secs())]
+pub struct BudgetExhausted;
+
+/// Bytes counted against [`RECEIVE_BUDGET`] while this lives.
+#[derive(Debug, Default)]
+pub(crate) struct Held(usize);
+
+impl Held {
+    /// Holds exactly `n` bytes: gives back at once when smaller; when larger, waits for the
+    /// budget (at most [`BUDGET_WAIT`]). A single claim larger than the whole budget is
+    /// granted when nothing else is held, so one legal large message always gets through.
+    pub(crate) async fn resize(&mut self, n: usize) -> Result<(), BudgetExhausted> {
+        self.resize_within(n, BUDGET_WAIT).await
+    }
+
+    async fn resize_within(&mut self, n: usize, wait: Duration) -> Result<(), BudgetExhausted> {
+        if n <= self.0 {
+            self.release(self.0 - n);
+            return Ok(());
+        }
+        let more = n - self.0;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let freed = BUDGET_FREED.notified();
+            let used = BUDGET_USED.load(Ordering::Acquire);
+            let fits = used + more <= RECEIVE_BUDGET || used == self.0;
+            if fits {
+                if BUDGET_USED
+                    .compare_exchange(used, used + more, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    self.0 = n;
+                    return Ok(());
+                }
+                continue;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return Err(BudgetExhausted);
+            }
+        }
+    }
+
+    fn release(&mut self, n: usize) {
+        if n > 0 {
+            BUDGET_USED.fetch_sub(n, Ordering::AcqRel);
+            self.0 -= n;
+            BUDGET_FREED.notify_waiters();
+        }
+    }
+
+    /// `data` as `Bytes` that keep this claim until the last clone is dropped.
+    pub(crate) fn into_bytes(self, data: Vec<u8>) -> Bytes {
+        if self.0 == 0 {
+            return Bytes::from(data);
+        }
+        Bytes::from_owner(HeldBytes(data, self))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let n = self.0;
+        self.release(n);
+    }
+}
+
+struct HeldBytes(Vec<u8>, #[allow(dead_code)] Held);
+
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Bytes held from the target right now, by every execution (for tests and probes).
+pub fn budget_in_use() -> usize {
+    BUDGET_USED.load(Ordering::Acquire)
+}
 
 /// How to cut bytes into transport frames / request bodies.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -57,4 +159,38 @@ pub enum FrameKind {
     Text,
     /// Binary frames.
     Binary,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_receive_budget_is_shared_and_waits_are_bounded() {
+        // Most of the budget held by one execution…
+        let mut big = Held::default();
+        big.resize(RECEIVE_BUDGET - 1024).await.expect("fits");
+        // … another that wants more than what is left waits, then gives up with an error.
+        let mut other = Held::default();
+        let e = other
+            .resize_within(4096, Duration::from_millis(50))
+            .await
+            .expect_err("over the budget");
+        assert!(e.to_string().contains("receive budget"), "{e}");
+        // Once the first lets go, the second gets its bytes, and both are accounted.
+        let waiter = tokio::spawn(async move {
+            let mut h = Held::default();
+            h.resize(4096).await.map(|()| h)
+        });
+        tokio::task::yield_now().await;
+        drop(big);
+        let h = waiter.await.expect("task").expect("fits after the release");
+        // Bytes keep their claim until the last clone is dropped.
+        let bytes = h.into_bytes(vec![0; 4096]);
+        let clone = bytes.clone();
+        drop(bytes);
+        assert!(budget_in_use() >= 4096);
+        drop(clone);
+        assert_eq!(budget_in_use(), 0);
+    }
 }

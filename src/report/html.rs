@@ -14,6 +14,10 @@ header{background:#24292f;color:#fff;padding:16px 24px}
 header h1{margin:0;font-size:20px}
 header .sub{opacity:.8;font-size:13px;margin-top:4px;word-break:break-all}
 main{padding:16px 24px;max-width:1400px}
+#matrix{overflow-x:auto;max-width:100%}
+#matrix td.c{padding:2px 3px;font-size:11px}
+#matrix th{font-size:11px;writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
+#matrix th:first-child,#matrix th:nth-child(2){writing-mode:horizontal-tb;transform:none}
 .tally{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0 16px}
 .badge{border-radius:6px;padding:6px 10px;font-weight:600;background:#fff;border:1px solid #d0d7de}
 .v-PASS{background:#dafbe1;color:#116329}.v-FAIL{background:#ffebe9;color:#a40e26}
@@ -33,6 +37,8 @@ summary{cursor:pointer;font-weight:600}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;white-space:pre-wrap;word-break:break-all}
 dl{display:grid;grid-template-columns:110px 1fr;gap:2px 10px;margin:8px 0}dt{color:#57606a}dd{margin:0}
 .note{color:#57606a;font-size:13px}
+.banner{background:#ffebe9;border:1px solid #ff8182;border-radius:6px;padding:10px 14px;margin:8px 0;font-weight:600}
+.run{border-top:1px solid #d0d7de;margin-top:8px;padding-top:4px}
 "#;
 
 const SCRIPT: &str = r#"
@@ -40,7 +46,7 @@ const q=document.getElementById('q'),h=document.getElementById('hidepass');
 function apply(){const t=q.value.toLowerCase();
 for(const r of document.querySelectorAll('tr.case')){const txt=r.dataset.name;const pass=r.dataset.pass==='1';
 r.style.display=(txt.includes(t)&&!(h.checked&&pass))?'':'none';}}
-q.addEventListener('input',apply);h.addEventListener('change',apply);
+q.addEventListener('input',apply);h.addEventListener('change',apply);apply();
 "#;
 
 fn combo(o: &Outcome) -> String {
@@ -90,8 +96,38 @@ pub fn html(r: &RunResult) -> String {
         );
     }
     s.push_str("</div>");
+    // Problems with the run itself first: it stopped early, or the target is not the hub.
+    if let Some(why) = &r.stopped {
+        let _ = write!(
+            s,
+            "<div class=\"banner\" id=\"partial\">Partial report: {}</div>",
+            e(why)
+        );
+    }
     for n in &r.target.notes {
-        let _ = write!(s, "<p class=\"note\">{}</p>", e(n));
+        if n.starts_with("preflight:") || n.starts_with("negotiate answered") {
+            let _ = write!(s, "<div class=\"banner\">{}</div>", e(n));
+        } else {
+            let _ = write!(s, "<p class=\"note\">{}</p>", e(n));
+        }
+    }
+    if !r.causes.is_empty() {
+        s.push_str("<h2>Causes</h2><table id=\"causes\"><thead><tr><th>Executions</th><th>Cases</th><th>What was seen</th><th>Transports / protocols</th><th>Example</th></tr></thead><tbody>");
+        for c in r.causes.iter().take(30) {
+            let mut on = c.transports.clone();
+            on.extend(c.protocols.iter().cloned());
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href=\"#{}\">{}</a></td></tr>",
+                c.count,
+                c.cases,
+                e(&c.signature),
+                e(&on.join(", ")),
+                anchor(&c.example),
+                e(&c.example)
+            );
+        }
+        s.push_str("</tbody></table>");
     }
     if let Some(d) = &r.target.describe {
         let _ = write!(
@@ -112,8 +148,8 @@ pub fn html(r: &RunResult) -> String {
             .1
             .insert(combo(o), o);
     }
-    s.push_str("<h2>Matrix</h2><div class=\"controls\"><input id=\"q\" type=\"search\" placeholder=\"filter cases…\"><label><input id=\"hidepass\" type=\"checkbox\"> hide passing</label></div>");
-    s.push_str("<table><thead><tr><th>Case</th><th>Level</th>");
+    let _ = write!(s, "<h2>Matrix</h2><div class=\"controls\"><input id=\"q\" type=\"search\" placeholder=\"filter cases…\"><label><input id=\"hidepass\" type=\"checkbox\"{}> hide passing</label></div>", if r.failed() || r.totals.fail > 0 { " checked" } else { "" });
+    s.push_str("<div id=\"matrix\"><table><thead><tr><th>Case</th><th>Level</th>");
     for c in &combos {
         let _ = write!(s, "<th>{}</th>", e(c));
     }
@@ -164,60 +200,97 @@ pub fn html(r: &RunResult) -> String {
         }
         s.push_str("</tr>");
     }
-    s.push_str("</tbody></table>");
+    s.push_str("</tbody></table></div>");
 
-    // Details.
-    let details: Vec<&Outcome> = r
+    // Details: one entry per case (its requirement once), failures first.
+    let mut by_case: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
+    for o in r
         .outcomes
         .iter()
         .filter(|o| o.verdict != Verdict::Pass || o.baseline.is_some() || !o.transcript.is_empty())
-        .collect();
-    if !details.is_empty() {
+    {
+        by_case.entry(&o.case_id).or_default().push(o);
+    }
+    let mut groups: Vec<(&str, Vec<&Outcome>)> = by_case.into_iter().collect();
+    groups.sort_by_key(|(id, os)| {
+        let worst = os.iter().map(|o| rank(o.verdict)).max().unwrap_or(0);
+        (std::cmp::Reverse(worst), *id)
+    });
+    if !groups.is_empty() {
         s.push_str("<h2>Details</h2>");
     }
-    for o in details {
-        let known = match o.baseline {
-            Some(BaselineStatus::KnownFailure) => " · known failure",
-            Some(BaselineStatus::Stale) => " · STALE baseline entry",
-            None => "",
-        };
-        let open = if matches!(o.verdict, Verdict::Fail | Verdict::Error) {
+    for (id, os) in groups {
+        let first = os[0];
+        let worst = os
+            .iter()
+            .map(|o| o.verdict)
+            .max_by_key(|v| rank(*v))
+            .unwrap_or(Verdict::Pass);
+        let open = if matches!(worst, Verdict::Fail | Verdict::Error) {
             " open"
         } else {
             ""
         };
+        let combos: Vec<String> = os.iter().map(|o| combo(o)).collect();
         let _ = write!(
             s,
-            "<details id=\"{}\"{open}><summary><span class=\"badge v-{1}\">{1}</span> {2}{known}</summary><dl>",
-            anchor(&o.name),
-            o.verdict.label(),
-            e(&o.name)
+            "<details class=\"case-details\"{open}><summary><span class=\"badge v-{0}\">{0}</span> {1} <span class=\"note\">[{2}]</span></summary><dl>",
+            worst.label(),
+            e(id),
+            e(&combos.join("; "))
         );
-        let _ = write!(s, "<dt>title</dt><dd>{}</dd>", e(&o.title));
+        let _ = write!(s, "<dt>title</dt><dd>{}</dd>", e(&first.title));
         let _ = write!(
             s,
             "<dt>requirement</dt><dd>{} ({})</dd>",
-            e(&o.requirement),
-            o.level
+            e(&first.requirement),
+            first.level
         );
-        let _ = write!(s, "<dt>reference</dt><dd>{}</dd>", e(&o.reference));
-        if let Some(f) = &o.failure {
-            let _ = write!(s, "<dt>step</dt><dd>{} ({})</dd>", f.step, e(&f.action));
-            let _ = write!(s, "<dt>expected</dt><dd><pre>{}</pre></dd>", e(&f.expected));
-            let _ = write!(s, "<dt>actual</dt><dd><pre>{}</pre></dd>", e(&f.actual));
-        } else if let Some(reason) = &o.reason {
-            let _ = write!(s, "<dt>reason</dt><dd>{}</dd>", e(reason));
-        }
-        let _ = write!(s, "<dt>duration</dt><dd>{} ms</dd></dl>", o.duration_ms);
-        if !o.transcript.is_empty() {
+        let _ = write!(s, "<dt>reference</dt><dd>{}</dd></dl>", e(&first.reference));
+        for o in os {
+            let known = match o.baseline {
+                Some(BaselineStatus::KnownFailure) => " · known failure",
+                Some(BaselineStatus::Stale) => " · STALE baseline entry",
+                None => "",
+            };
             let _ = write!(
                 s,
-                "<pre>{}</pre>",
-                e(&transcript_lines(&o.transcript).join("\n"))
+                "<div class=\"run\" id=\"{}\"><span class=\"badge v-{1}\">{1}</span> {2}{known}<dl>",
+                anchor(&o.name),
+                o.verdict.label(),
+                e(&combo(o))
             );
+            if let Some(f) = &o.failure {
+                let _ = write!(s, "<dt>step</dt><dd>{} ({})</dd>", f.step, e(&f.action));
+                let _ = write!(s, "<dt>expected</dt><dd><pre>{}</pre></dd>", e(&f.expected));
+                let _ = write!(s, "<dt>actual</dt><dd><pre>{}</pre></dd>", e(&f.actual));
+            } else if let Some(reason) = &o.reason {
+                let _ = write!(s, "<dt>reason</dt><dd>{}</dd>", e(reason));
+            }
+            let _ = write!(s, "<dt>duration</dt><dd>{} ms</dd></dl>", o.duration_ms);
+            if !o.transcript.is_empty() {
+                let _ = write!(
+                    s,
+                    "<details><summary>transcript</summary><pre>{}</pre></details>",
+                    e(&transcript_lines(&o.transcript).join("\n"))
+                );
+            }
+            s.push_str("</div>");
         }
         s.push_str("</details>");
     }
     let _ = writeln!(s, "</main><script>{SCRIPT}</script></body></html>");
     s
+}
+
+fn rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Pass => 0,
+        Verdict::Skipped => 1,
+        Verdict::Unimplemented => 2,
+        Verdict::Informational => 3,
+        Verdict::NonStrict => 4,
+        Verdict::Error => 5,
+        Verdict::Fail => 6,
+    }
 }

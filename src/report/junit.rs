@@ -4,7 +4,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{area, escape_xml as e, failure_details};
+use super::{area, escape_xml, failure_details};
+
+/// Escapes text for an XML attribute: as element text, plus line breaks and tabs as
+/// character references (a literal newline in an attribute is normalised to a space).
+fn e(s: &str) -> String {
+    escape_xml(s)
+        .replace('\n', "&#10;")
+        .replace('\r', "&#13;")
+        .replace('\t', "&#9;")
+}
 use crate::result::{BaselineStatus, Outcome, RunResult, Verdict};
 
 /// The JUnit report.
@@ -25,14 +34,14 @@ pub fn junit(r: &RunResult) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         s,
-        "<testsuites name=\"conform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+        // No `skipped` here: junit-10.xsd (Jenkins xunit) does not allow it on <testsuites>.
+        "<testsuites name=\"conform\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
         all.len(),
         count(&all, &is_failure),
         count(&all, &is_error),
-        count(&all, &is_skipped),
         r.duration_ms as f64 / 1000.0
     );
-    for (name, os) in &suites {
+    for (i, (name, os)) in suites.iter().enumerate() {
         let time: u64 = os.iter().map(|o| o.duration_ms).sum();
         let _ = writeln!(
             s,
@@ -44,6 +53,24 @@ pub fn junit(r: &RunResult) -> String {
             count(os, &is_skipped),
             time as f64 / 1000.0
         );
+        // The causes summary and a partial run, once, as properties of the first suite.
+        if i == 0 && (!r.causes.is_empty() || r.stopped.is_some()) {
+            let _ = writeln!(s, "    <properties>");
+            if let Some(why) = &r.stopped {
+                let _ = writeln!(s, "      <property name=\"partial\" value=\"{}\"/>", e(why));
+            }
+            for (n, c) in r.causes.iter().take(20).enumerate() {
+                let _ = writeln!(
+                    s,
+                    "      <property name=\"cause.{}\" value=\"{} × {} (e.g. {})\"/>",
+                    n + 1,
+                    c.count,
+                    e(&c.signature),
+                    e(&c.example)
+                );
+            }
+            let _ = writeln!(s, "    </properties>");
+        }
         for o in os {
             let _ = write!(
                 s,
@@ -52,7 +79,7 @@ pub fn junit(r: &RunResult) -> String {
                 e(name),
                 o.duration_ms as f64 / 1000.0
             );
-            let details = e(&failure_details(o, 200));
+            let details = escape_xml(&failure_details(o, 200));
             let reason = e(o.reason.as_deref().unwrap_or(""));
             if is_failure(o) {
                 let _ = writeln!(

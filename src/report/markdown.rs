@@ -10,8 +10,27 @@ use crate::result::{BaselineStatus, RunResult, Verdict};
 /// GitHub truncates step summaries at 1 MiB; stay well below.
 const MAX_FAILURES: usize = 100;
 
+/// Longest text in a table cell.
+const MAX_CELL: usize = 300;
+
+/// Text for a table cell: HTML escaped (a target's `<body>` must not render), pipes escaped,
+/// one line, at most [`MAX_CELL`] bytes with the size after a cut.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let s = crate::client::transcript::excerpt_to(s, MAX_CELL);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '`' => out.push_str("&#96;"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The Markdown report.
@@ -21,8 +40,8 @@ pub fn markdown(r: &RunResult) -> String {
     let _ = writeln!(s, "## conform: {status}\n");
     let _ = writeln!(
         s,
-        "Target `{}`{} · {} executions in {:.1} s · conform {}\n",
-        r.target.url,
+        "Target {}{} · {} executions in {:.1} s · conform {}\n",
+        cell(&r.target.url),
         if r.target.embedded {
             " (embedded mock-hub)"
         } else {
@@ -32,6 +51,35 @@ pub fn markdown(r: &RunResult) -> String {
         r.duration_ms as f64 / 1000.0,
         r.tool_version
     );
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(s, "> **Partial report:** {}\n", cell(why));
+    }
+    for n in &r.target.notes {
+        let _ = writeln!(s, "> {}\n", cell(n));
+    }
+    if !r.causes.is_empty() {
+        let _ = writeln!(
+            s,
+            "### Causes\n\n| Executions | Cases | What was seen | On | Example |\n|---:|---:|---|---|---|"
+        );
+        for c in r.causes.iter().take(20) {
+            let mut on = c.transports.clone();
+            on.extend(c.protocols.iter().cloned());
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                c.count,
+                c.cases,
+                cell(&c.signature),
+                cell(&on.join(", ")),
+                cell(&c.example)
+            );
+        }
+        if r.causes.len() > 20 {
+            let _ = writeln!(s, "\n… and {} more cause(s).", r.causes.len() - 20);
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "| Verdict | Count |\n|---|---:|");
     for v in Verdict::ALL {
         let _ = writeln!(s, "| {} | {} |", v.label(), r.totals.get(v));
@@ -86,18 +134,11 @@ pub fn markdown(r: &RunResult) -> String {
                 Some(BaselineStatus::Stale) => "STALE baseline".into(),
                 None => o.verdict.label().into(),
             };
-            let short = |t: &str| {
-                let t = cell(t);
-                if t.chars().count() > 300 {
-                    format!("{}…", t.chars().take(300).collect::<String>())
-                } else {
-                    t
-                }
-            };
+            let short = cell;
             let _ = writeln!(
                 s,
-                "| `{}` | {verdict} | {} | {} | {} |",
-                o.name,
+                "| {} | {verdict} | {} | {} | {} |",
+                cell(&o.name),
                 o.level,
                 short(exp),
                 short(act)

@@ -7,6 +7,65 @@ use std::fmt::Write as _;
 use super::transcript_lines;
 use crate::result::{BaselineStatus, Outcome, RunResult, Verdict};
 
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the terminal report colours verdicts (`--color`, `NO_COLOR`); off by default.
+pub fn set_color(on: bool) {
+    COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `text` (a verdict label, maybe padded) in its verdict's colour, when colours are on.
+fn paint(v: Verdict, text: &str) -> String {
+    if !COLOR.load(std::sync::atomic::Ordering::Relaxed) {
+        return text.to_owned();
+    }
+    let code = match v {
+        Verdict::Pass => "32",
+        Verdict::Fail | Verdict::Error => "1;31",
+        Verdict::NonStrict => "33",
+        Verdict::Informational => "36",
+        Verdict::Unimplemented | Verdict::Skipped => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// [`failure_details`] with its verdict painted.
+fn details(o: &Outcome, max_transcript: usize) -> String {
+    let d = failure_details(o, max_transcript);
+    let label = o.verdict.label();
+    match d.strip_prefix(label) {
+        Some(rest) => format!("{}{rest}", paint(o.verdict, label)),
+        None => d,
+    }
+}
+
+/// The causes summary: the most frequent failure signatures first (at most `max`).
+pub fn causes(r: &RunResult, max: usize) -> String {
+    let mut s = String::new();
+    if r.causes.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "Causes (failing executions grouped by what was seen)");
+    for c in r.causes.iter().take(max) {
+        let mut on: Vec<&str> = c.transports.iter().map(String::as_str).collect();
+        on.extend(c.protocols.iter().map(String::as_str));
+        let _ = writeln!(
+            s,
+            "  {:>4} × {}  ({} case(s){}{})\n         e.g. {}",
+            c.count,
+            c.signature,
+            c.cases,
+            if on.is_empty() { "" } else { "; " },
+            on.join(", "),
+            c.example
+        );
+    }
+    if r.causes.len() > max {
+        let _ = writeln!(s, "  … {} more cause(s)", r.causes.len() - max);
+    }
+    s
+}
+
 /// Details of one non-passing execution.
 pub fn failure_details(o: &Outcome, max_transcript: usize) -> String {
     let mut s = String::new();
@@ -56,6 +115,9 @@ pub fn terminal(r: &RunResult, verbose: bool) -> String {
     for n in &r.target.notes {
         let _ = writeln!(s, "note: {n}");
     }
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(s, "PARTIAL: the run stopped early: {why}");
+    }
     let _ = writeln!(s);
     // Cases in order, each with its combinations.
     let mut by_case: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
@@ -81,7 +143,10 @@ pub fn terminal(r: &RunResult, verbose: bool) -> String {
         } else {
             String::new()
         };
-        let mut line = format!("  {:<14} {name}{counts}", worst.label());
+        let mut line = format!(
+            "  {} {name}{counts}",
+            paint(worst, &format!("{:<14}", worst.label()))
+        );
         if worst != Verdict::Pass && outs.len() > 1 {
             let which: Vec<String> = outs
                 .iter()
@@ -116,8 +181,13 @@ pub fn terminal(r: &RunResult, verbose: bool) -> String {
         let _ = writeln!(s, "\nDetails");
         for o in problems {
             let _ = writeln!(s);
-            s.push_str(&failure_details(o, if verbose { usize::MAX } else { 40 }));
+            s.push_str(&details(o, if verbose { usize::MAX } else { 40 }));
         }
+    }
+    // The causes last, next to the tally, where a reader of a long log looks first.
+    if !r.causes.is_empty() {
+        let _ = writeln!(s);
+        s.push_str(&causes(r, 10));
     }
     let _ = writeln!(s);
     s.push_str(&tally(r));
@@ -162,7 +232,13 @@ pub fn tally(r: &RunResult) -> String {
         r.outcomes.len(),
         parts.join(", "),
         r.duration_ms as f64 / 1000.0,
-        if r.failed() { "FAILED" } else { "OK" }
+        if r.failed() {
+            "FAILED"
+        } else if r.stopped.is_some() {
+            "PARTIAL"
+        } else {
+            "OK"
+        }
     )
 }
 
@@ -171,10 +247,21 @@ pub fn quiet(r: &RunResult, verbose: bool) -> String {
     let mut s = String::new();
     for o in &r.outcomes {
         if o.verdict.fails_run(false) {
-            s.push_str(&failure_details(o, if verbose { usize::MAX } else { 20 }));
+            s.push_str(&details(o, if verbose { usize::MAX } else { 20 }));
             s.push('\n');
+        } else if o.baseline == Some(BaselineStatus::Stale) {
+            // A stale baseline entry fails the run: name it even when quiet.
+            let _ = writeln!(
+                s,
+                "STALE baseline entry: {} passes now (remove it from the baseline)\n",
+                o.name
+            );
         }
     }
+    if let Some(why) = &r.stopped {
+        let _ = writeln!(s, "PARTIAL: the run stopped early: {why}");
+    }
+    s.push_str(&causes(r, 10));
     s.push_str(&tally(r));
     s
 }

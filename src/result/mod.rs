@@ -19,7 +19,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Where and how a case failed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Failure {
-    /// 1-based step number.
+    /// The case's step, 1-based; 0 is the implicit connect before step 1 (action `connect`).
     pub step: usize,
     /// The step's action (`expect`, `expect_http` …).
     pub action: String,
@@ -74,6 +74,14 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// The wire transcript (kept for everything but passes unless `--trace`).
     pub transcript: Vec<Event>,
+    /// It did not pass because the target answered nothing at all (the circuit breaker's
+    /// signal; not in the JSON report).
+    #[serde(skip)]
+    pub target_silent: bool,
+    /// The target sent something over a transport or answered a request other than
+    /// negotiate (resets the circuit breaker's count; not in the JSON report).
+    #[serde(skip)]
+    pub target_answered: bool,
 }
 
 /// Counts per verdict.
@@ -166,8 +174,14 @@ pub struct RunResult {
     pub duration_ms: u64,
     /// `--strict` was given (NON-STRICT fails the run).
     pub strict: bool,
+    /// Why the run stopped early (`--fail-fast`, the circuit breaker, Ctrl-C); the report is
+    /// then partial: executions not run are SKIPPED. `null` for a complete run.
+    pub stopped: Option<String>,
     /// Counts.
     pub totals: Totals,
+    /// The failures grouped by cause (normalised failure signature), most frequent first: a
+    /// server with two defects shows two headlines, not hundreds of rows.
+    pub causes: Vec<Cause>,
     /// Every execution, sorted by name.
     pub outcomes: Vec<Outcome>,
 }
@@ -182,6 +196,118 @@ impl Outcome {
             None => self.verdict.fails_run(strict),
         }
     }
+}
+
+/// Failing executions that share one normalised failure signature.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cause {
+    /// The step action and what was seen, with numbers and ids normalised.
+    pub signature: String,
+    /// Failing executions with this signature.
+    pub count: usize,
+    /// Distinct cases among them.
+    pub cases: usize,
+    /// Transports they ran on.
+    pub transports: Vec<String>,
+    /// Protocols they used.
+    pub protocols: Vec<String>,
+    /// One of them, to start from.
+    pub example: String,
+}
+
+/// The signature of a failure: digits become `N`, long ids `…`, at most 160 characters.
+fn signature(o: &Outcome) -> String {
+    let (action, seen) = match &o.failure {
+        Some(f) => (f.action.as_str(), f.actual.as_str()),
+        None => (o.verdict.label(), o.reason.as_deref().unwrap_or("")),
+    };
+    let mut out = String::with_capacity(seen.len().min(200));
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= 16 && word.chars().any(|c| c.is_ascii_digit()) {
+            out.push('…');
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    let mut last_digit = false;
+    for c in seen.chars().take(400) {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            word.push(c);
+            continue;
+        }
+        flush(&mut word, &mut out);
+        out.push(c);
+    }
+    flush(&mut word, &mut out);
+    // Numbers last, so that ids were judged whole.
+    let mut norm = String::with_capacity(out.len());
+    for c in out.chars() {
+        if c.is_ascii_digit() {
+            if !last_digit {
+                norm.push('N');
+            }
+            last_digit = true;
+        } else {
+            last_digit = false;
+            norm.push(c);
+        }
+    }
+    let norm = norm.trim();
+    let mut cut = norm.len().min(160);
+    while !norm.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let more = if cut < norm.len() { "…" } else { "" };
+    format!("{action}: {}{more}", &norm[..cut])
+}
+
+/// Groups the failing executions (FAIL, ERROR, NON-STRICT) by [`signature`], most frequent
+/// first.
+pub fn causes(outcomes: &[Outcome]) -> Vec<Cause> {
+    let mut by: std::collections::BTreeMap<String, Cause> = std::collections::BTreeMap::new();
+    let mut case_ids: std::collections::BTreeMap<String, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for o in outcomes {
+        if !matches!(
+            o.verdict,
+            Verdict::Fail | Verdict::Error | Verdict::NonStrict
+        ) {
+            continue;
+        }
+        let sig = signature(o);
+        let c = by.entry(sig.clone()).or_insert_with(|| Cause {
+            signature: sig.clone(),
+            count: 0,
+            cases: 0,
+            transports: Vec::new(),
+            protocols: Vec::new(),
+            example: o.name.clone(),
+        });
+        c.count += 1;
+        for (list, v) in [
+            (&mut c.transports, &o.transport),
+            (&mut c.protocols, &o.protocol),
+        ] {
+            if let Some(v) = v {
+                if !list.contains(v) {
+                    list.push(v.clone());
+                    list.sort();
+                }
+            }
+        }
+        let ids = case_ids.entry(sig).or_default();
+        ids.insert(&o.case_id);
+        c.cases = ids.len();
+    }
+    let mut v: Vec<Cause> = by.into_values().collect();
+    v.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.signature.cmp(&b.signature))
+    });
+    v
 }
 
 impl RunResult {

@@ -76,12 +76,15 @@ impl<'a> Ctx<'a> {
     }
 
     /// The target broke the requirement of the current step.
+    /// Both texts are redacted and cut to an excerpt at once, so a hostile body is not kept
+    /// whole (or a token shown) however the failure is reported.
     pub(super) fn fail(&self, expected: impl Into<String>, actual: impl Into<String>) -> StepError {
+        let quote = |t: String| crate::client::transcript::excerpt(&self.transcript.redact(&t));
         StepError::Fail {
             step: self.step,
             action: self.action.to_owned(),
-            expected: expected.into(),
-            actual: actual.into(),
+            expected: quote(expected.into()),
+            actual: quote(actual.into()),
         }
     }
 

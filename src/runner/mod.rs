@@ -51,6 +51,68 @@ pub struct RunOptions {
     /// Stop starting executions once one outcome satisfies this (`--fail-fast`); the rest are
     /// SKIPPED.
     pub stop_when: Option<StopWhen>,
+    /// Stops the run from outside (Ctrl-C): executions in flight end, the rest are SKIPPED,
+    /// and the result is marked partial with the reason given.
+    pub stop: Stop,
+    /// The circuit breaker: after this many executions in a row that failed waiting for a
+    /// target that answered nothing at all, the run stops (`None`: never).
+    pub breaker: Option<usize>,
+}
+
+/// Executions in a row that found the target silent before the run stops.
+pub const BREAKER_THRESHOLD: usize = 8;
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopKind {
+    /// `--fail-fast` (or a test's stop predicate).
+    FailFast,
+    /// The circuit breaker: the target answered nothing.
+    Breaker,
+    /// Interrupted from outside (Ctrl-C).
+    Interrupted,
+}
+
+/// Ends a run early, once, with a reason (shared by `--fail-fast`, the circuit breaker and
+/// Ctrl-C).
+#[derive(Clone)]
+pub struct Stop(Arc<StopInner>);
+
+type StopInner = (
+    std::sync::OnceLock<(StopKind, String)>,
+    tokio::sync::watch::Sender<bool>,
+);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Self(Arc::new((
+            std::sync::OnceLock::new(),
+            tokio::sync::watch::channel(false).0,
+        )))
+    }
+}
+
+impl Stop {
+    /// Stops the run; the first reason given wins.
+    pub fn stop(&self, kind: StopKind, reason: impl Into<String>) {
+        let _ = self.0 .0.set((kind, reason.into()));
+        self.0 .1.send_replace(true);
+    }
+
+    /// Why the run was stopped, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        self.0 .0.get().map(|(_, r)| r.as_str())
+    }
+
+    /// What stopped the run, if anything did.
+    pub fn kind(&self) -> Option<StopKind> {
+        self.0 .0.get().map(|(k, _)| *k)
+    }
+
+    async fn stopped(&self) {
+        let mut rx = self.0 .1.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
 }
 
 /// A predicate on outcomes that stops a run.
@@ -71,6 +133,8 @@ impl RunOptions {
             slow_threshold: Duration::from_secs(10),
             embedded: false,
             stop_when: None,
+            stop: Stop::default(),
+            breaker: Some(BREAKER_THRESHOLD),
         }
     }
 
@@ -94,12 +158,20 @@ impl RunOptions {
 
 /// The HTTP client executions share (no redirects followed).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    http_client_for(&crate::client::Tls::default())
+}
+
+/// The HTTP client executions share, checking certificates as `tls` says.
+pub fn http_client_for(tls: &crate::client::Tls) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(4)
         .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap_or_default()
+        .danger_accept_invalid_certs(tls.insecure);
+    for c in &tls.ca_certs {
+        b = b.add_root_certificate(c.clone());
+    }
+    b.build().unwrap_or_default()
 }
 
 /// Called after each execution finishes (progress bars).
@@ -118,11 +190,11 @@ pub async fn run(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let jobs = Arc::new(Semaphore::new(opts.jobs.max(1)));
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stop_tx = Arc::new(stop_tx);
+    let stop = opts.stop.clone();
+    // Executions in a row that found the target silent (the circuit breaker's count).
+    let silent_streak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let exclusive = Arc::new(RwLock::new(()));
-    let http = http_client();
+    let http = http_client_for(&opts.target.tls);
     let mut handles = Vec::new();
     // Executions that wait out server timers first (longest first), so the short ones fill
     // the gaps; exclusive executions last, so the shared lock is not contended early.
@@ -143,18 +215,11 @@ pub async fn run(
         let exclusive = exclusive.clone();
         let http = http.clone();
         let on_done = on_done.clone();
-        let stopped = stopped.clone();
-        let (stop_tx, stop_rx) = (stop_tx.clone(), stop_rx.clone());
+        let stop = stop.clone();
+        let silent_streak = silent_streak.clone();
         handles.push(tokio::spawn(async move {
-            let halted =
-                |s: &std::sync::atomic::AtomicBool| s.load(std::sync::atomic::Ordering::SeqCst);
-            let not_run = || {
-                outcome::skipped(
-                    &e,
-                    Verdict::Skipped,
-                    "not run: --fail-fast stopped the run after a failure".into(),
-                )
-            };
+            let not_run =
+                |why: &str| outcome::skipped(&e, Verdict::Skipped, format!("not run: {why}"));
             let outcome = if let Some((verdict, reason)) = gate(&e, &info, &opts) {
                 outcome::skipped(&e, verdict, reason)
             } else {
@@ -165,15 +230,36 @@ pub async fn run(
                     (None, Some(exclusive.read().await))
                 };
                 let _p = jobs.acquire().await;
-                if halted(&stopped) {
-                    not_run()
+                if let Some(why) = stop.reason() {
+                    not_run(why)
                 } else {
-                    run_stoppable(&e, &info, &opts, http, uid, Some(stop_rx)).await
+                    let o = run_stoppable(&e, &info, &opts, http, uid, Some(stop.clone())).await;
+                    if let Some(limit) = opts.breaker {
+                        if o.target_silent {
+                            let n =
+                                silent_streak.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                            if n >= limit {
+                                stop.stop(
+                                    StopKind::Breaker,
+                                    format!(
+                                        "the target answered nothing in {n} executions in a row \
+                                     (no response, no upgrade, no message before the timeouts): \
+                                     the run was stopped instead of waiting out every case"
+                                    ),
+                                );
+                            }
+                        } else if o.target_answered {
+                            silent_streak.store(0, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                    o
                 }
             };
             if opts.stop_when.as_ref().is_some_and(|f| f(&outcome)) {
-                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-                let _ = stop_tx.send(true);
+                stop.stop(
+                    StopKind::FailFast,
+                    "--fail-fast stopped the run after a failure",
+                );
             }
             if let Some(f) = &on_done {
                 f(&outcome);
@@ -211,7 +297,9 @@ pub async fn run(
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
         strict: opts.strict,
+        stopped: stop.reason().map(str::to_owned),
         totals: Totals::of(&outcomes),
+        causes: crate::result::causes(&outcomes),
         outcomes,
     }
 }
@@ -233,7 +321,7 @@ async fn run_stoppable(
     opts: &Arc<RunOptions>,
     http: reqwest::Client,
     uid: usize,
-    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    stop: Option<Stop>,
 ) -> Outcome {
     let started = Instant::now();
     let transcript = Transcript::new();
@@ -242,11 +330,10 @@ async fn run_stoppable(
     // A panic or a hang in one execution must not take the run down.
     let mut handle = tokio::spawn(fut);
     let limit = opts.scale(opts.case_timeout);
+    let stop2 = stop.clone();
     let stopped = async move {
-        match stop {
-            Some(mut rx) => {
-                let _ = rx.wait_for(|s| *s).await;
-            }
+        match stop2 {
+            Some(s) => s.stopped().await,
             None => std::future::pending().await,
         }
     };
@@ -257,6 +344,7 @@ async fn run_stoppable(
         },
         _ = tokio::time::sleep(limit) => {
             handle.abort();
+            transcript.mark(crate::client::transcript::Mark::WaitedOut);
             Err(StepError::Error(format!(
                 "the execution did not finish within {:.0} s",
                 limit.as_secs_f64()
@@ -264,7 +352,8 @@ async fn run_stoppable(
         }
         _ = stopped => {
             handle.abort();
-            return outcome::skipped(e, Verdict::Skipped, "stopped: --fail-fast ended the run after a failure".into());
+            let why = stop.as_ref().and_then(Stop::reason).unwrap_or("the run was stopped");
+            return outcome::skipped(e, Verdict::Skipped, format!("stopped while running: {why}"));
         }
     };
     outcome::outcome(e, result, transcript, started.elapsed(), opts.trace_all)

@@ -51,6 +51,8 @@ fn base(
         baseline: None,
         duration_ms: duration.as_millis() as u64,
         transcript,
+        target_silent: false,
+        target_answered: false,
     }
 }
 
@@ -63,7 +65,24 @@ pub(crate) fn outcome(
     duration: Duration,
     trace_all: bool,
 ) -> Outcome {
-    match result {
+    // Every quoted text is redacted and capped here too (errors carry client texts).
+    let quote = |t: String| crate::client::transcript::excerpt(&transcript.redact(&t));
+    let silent = result.is_err() && transcript.target_silent();
+    let result = result.map_err(|e| match e {
+        StepError::Fail {
+            step,
+            action,
+            expected,
+            actual,
+        } => StepError::Fail {
+            step,
+            action,
+            expected: quote(expected),
+            actual: quote(actual),
+        },
+        StepError::Error(r) => StepError::Error(quote(r)),
+    });
+    let mut o = match result {
         Ok(()) => base(
             e,
             Verdict::Pass,
@@ -102,5 +121,8 @@ pub(crate) fn outcome(
             transcript.events(),
             duration,
         ),
-    }
+    };
+    o.target_silent = silent;
+    o.target_answered = transcript.target_answered();
+    o
 }

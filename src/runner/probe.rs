@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use signalr_protocol::{HubMessage, HubProtocol, Value};
 
-use super::{http_client, RunOptions};
+use super::{http_client_for, RunOptions};
 use crate::cases::timing::Timers;
-use crate::client::{Session, Transcript, TransportKind};
+use crate::client::transcript::{excerpt_to, redact_text};
+use crate::client::{ClientError, Session, Transcript, TransportKind};
 
 /// The largest receive limit whose size cases conform runs (they send up to four times it).
 pub const MAX_TESTED_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
@@ -35,6 +36,10 @@ pub struct TargetInfo {
     pub max_message_size: Option<u64>,
     /// Notes for the report.
     pub notes: Vec<String>,
+    /// Why the target does not look like the conformance hub (negotiate is not a SignalR
+    /// negotiate response, or `Describe()` is not answered). The runner still runs (every
+    /// transport, every feature assumed); `conform` stops before the run unless told to go on.
+    pub preflight: Option<String>,
 }
 
 /// Why a run could not start.
@@ -135,7 +140,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         max_parallel_invocations: 1,
         ..TargetInfo::default()
     };
-    let http = http_client();
+    let http = http_client_for(&opts.target.tls);
     let transcript = Transcript::new();
     let target = Arc::new(opts.target.clone());
     let mut s = Session::new(
@@ -147,13 +152,26 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         transcript,
     )
     .with_request_timeout(opts.request_timeout());
-    let r = s
-        .negotiate("negotiateVersion=1")
-        .await
-        .map_err(|e| ProbeError::Unreachable {
-            url: opts.target.hub_url.to_string(),
-            reason: e.to_string(),
-        })?;
+    let negotiate_url = crate::client::transcript::redact_url(
+        opts.target.url("/negotiate", "negotiateVersion=1").as_str(),
+    );
+    let r = match s.negotiate("negotiateVersion=1").await {
+        Ok(r) => r,
+        // No answer at all: the target is unreachable.
+        Err(e @ (ClientError::Request(_) | ClientError::NoResponse(_))) => {
+            return Err(ProbeError::Unreachable {
+                url: crate::client::transcript::redact_url(opts.target.hub_url.as_str()),
+                reason: e.to_string(),
+            })
+        }
+        // An answer conform cannot use (a body too large or without end): not a hub.
+        Err(e) => {
+            info.preflight = Some(format!("POST {negotiate_url} failed: {e}"));
+            info.notes
+                .push(format!("negotiate failed ({e}): assuming every transport"));
+            Default::default()
+        }
+    };
     match &s.negotiated {
         Some(n) => {
             for t in n.available_transports.iter().flatten() {
@@ -165,10 +183,21 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         None => {
             // Without a usable negotiate response every transport is tried, so the cases
             // report what is wrong instead of being gated away.
-            info.notes.push(format!(
-                "negotiate answered {} {}: assuming every transport",
+            let body = crate::client::transcript::excerpt_to(&redact_text(&r.text()), 200);
+            if info.preflight.is_none() {
+                info.notes.push(format!(
+                    "negotiate answered {} {body}: assuming every transport",
+                    r.status,
+                ));
+            }
+            info.preflight.get_or_insert(format!(
+                "POST {negotiate_url} answered {} with no SignalR negotiate response{}",
                 r.status,
-                r.text().chars().take(200).collect::<String>()
+                if body.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", body.trim())
+                }
             ));
             for t in TransportKind::ALL {
                 let formats = t.transfer_formats().iter().map(|f| (*f).to_owned());
@@ -195,29 +224,43 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         )
         .with_request_timeout(opts.request_timeout());
         let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(5));
-        let described = async {
-            s.negotiate("negotiateVersion=1").await.ok()?;
-            let id = s.transport_id()?;
-            s.open(Some(&id), "").await.ok()?;
+        let described: Result<_, String> = async {
+            s.negotiate("negotiateVersion=1")
+                .await
+                .map_err(|e| format!("negotiate: {e}"))?;
+            let id = s.transport_id().ok_or("negotiate gave no connection id")?;
+            s.open(Some(&id), "")
+                .await
+                .map_err(|e| format!("{}: {e}", t.name()))?;
             s.send_handshake("json", 1, &Default::default())
                 .await
-                .ok()?;
-            let hs = s.recv_handshake(deadline).await.ok()?;
-            if hs.error.is_some() {
-                return None;
+                .map_err(|e| format!("handshake: {e}"))?;
+            let hs = s
+                .recv_handshake(deadline)
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
+            if let Some(e) = hs.error {
+                return Err(format!("the handshake was refused: {e}"));
             }
             s.send_message(
                 &HubMessage::invoke("describe", "Describe", vec![]),
                 &Default::default(),
             )
             .await
-            .ok()?;
+            .map_err(|e| format!("invocation: {e}"))?;
             loop {
-                match s.recv(deadline).await.ok()? {
+                match s.recv(deadline).await.map_err(|e| e.to_string())? {
                     signalr_protocol::Parsed::Message(HubMessage::Completion(c)) => {
                         // The only invocation in flight: a Completion for another id is the
                         // target's bug, and waiting longer would not help.
-                        return (c.invocation_id == "describe").then_some(c.result);
+                        return if c.invocation_id == "describe" {
+                            Ok(c.result)
+                        } else {
+                            Err(format!(
+                                "a completion for '{}' came instead",
+                                c.invocation_id
+                            ))
+                        };
                     }
                     _ => continue,
                 }
@@ -226,17 +269,24 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
         .await;
         s.close(true).await;
         match described {
-            Some(signalr_protocol::CompletionResult::Value(d)) => {
+            Ok(signalr_protocol::CompletionResult::Value(d)) => {
                 info.features = d.get("features", false).and_then(Value::as_array).map(|a| {
-                    a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect()
+                    a.iter()
+                        .filter_map(|f| f.as_str().map(str::to_owned))
+                        .collect()
                 });
                 let t = Timers::default();
                 info.timers = Timers {
-                    keep_alive_interval: describe_number(&d, "keepAliveIntervalMs").unwrap_or(t.keep_alive_interval),
-                    client_timeout_interval: describe_number(&d, "clientTimeoutIntervalMs").unwrap_or(t.client_timeout_interval),
-                    handshake_timeout: describe_number(&d, "handshakeTimeoutMs").unwrap_or(t.handshake_timeout),
-                    disconnect_timeout: describe_number(&d, "disconnectTimeoutMs").unwrap_or(t.disconnect_timeout),
-                    long_poll_timeout: describe_number(&d, "longPollTimeoutMs").unwrap_or(t.long_poll_timeout),
+                    keep_alive_interval: describe_number(&d, "keepAliveIntervalMs")
+                        .unwrap_or(t.keep_alive_interval),
+                    client_timeout_interval: describe_number(&d, "clientTimeoutIntervalMs")
+                        .unwrap_or(t.client_timeout_interval),
+                    handshake_timeout: describe_number(&d, "handshakeTimeoutMs")
+                        .unwrap_or(t.handshake_timeout),
+                    disconnect_timeout: describe_number(&d, "disconnectTimeoutMs")
+                        .unwrap_or(t.disconnect_timeout),
+                    long_poll_timeout: describe_number(&d, "longPollTimeoutMs")
+                        .unwrap_or(t.long_poll_timeout),
                 };
                 // Absent = ASP.NET Core's default; null = unlimited.
                 info.max_message_size = match d.get("maximumReceiveMessageSize", false) {
@@ -244,24 +294,43 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                     Some(Value::Null) => None,
                     Some(v) => v.as_i64().map(|n| n.max(0) as u64),
                 };
-                info.detailed_errors = d.get("detailedErrors", false).and_then(Value::as_bool).unwrap_or(false);
-                info.stateful_reconnect = d.get("statefulReconnect", false).and_then(Value::as_bool).unwrap_or(false);
+                info.detailed_errors = d
+                    .get("detailedErrors", false)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                info.stateful_reconnect = d
+                    .get("statefulReconnect", false)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 info.max_parallel_invocations = d
                     .get("maximumParallelInvocationsPerClient", false)
                     .and_then(Value::as_i64)
                     .map_or(1, |n| n.max(1) as u64);
                 info.describe = Some(d);
             }
-            Some(other) => info.notes.push(format!(
-                "Describe() did not return a description ({other:?}): assuming ASP.NET Core defaults and every feature"
-            )),
-            None => info.notes.push(
-                "could not call Describe(): assuming ASP.NET Core defaults and every feature".into(),
-            ),
+            Ok(other) => {
+                let why = excerpt_to(&redact_text(&format!("{other:?}")), 200);
+                info.notes.push(format!(
+                    "Describe() did not return a description ({why}): assuming ASP.NET Core defaults and every feature"
+                ));
+                info.preflight.get_or_insert(format!(
+                    "the hub did not answer Describe() with a description ({why})"
+                ));
+            }
+            Err(why) => {
+                let why = excerpt_to(&redact_text(&why), 300);
+                info.notes.push(format!(
+                    "could not call Describe() ({why}): assuming ASP.NET Core defaults and every feature"
+                ));
+                info.preflight
+                    .get_or_insert(format!("the hub did not answer Describe() ({why})"));
+            }
         }
     } else {
         info.notes
             .push("negotiate offered no usable transport".into());
+        info.preflight
+            .get_or_insert("negotiate offered no transport conform knows".into());
     }
     Ok(info)
 }

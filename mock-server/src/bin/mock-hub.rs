@@ -1,5 +1,6 @@
 //! `mock-hub`: run the reference SignalR hub server.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,15 +42,20 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs go to stderr, coloured only on a terminal (and never with NO_COLOR set).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
     if args.faults.iter().any(|f| f == "list") {
+        let width = Fault::ALL.iter().map(|f| f.name().len()).max().unwrap_or(0);
         for f in Fault::ALL {
-            println!("{:<28} {}", f.name(), f.description());
+            println!("{:<width$}  {}", f.name(), f.description());
         }
         return ExitCode::SUCCESS;
     }
@@ -100,15 +106,18 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let address = std::net::SocketAddr::new(config.bind, config.port);
     let server = match MockServer::start(config).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("mock-hub: cannot listen: {e}");
+            eprintln!("mock-hub: cannot listen on {address}: {e}");
             return ExitCode::from(1);
         }
     };
-    tracing::info!("mock-hub listening on {}", server.base_url());
     println!("mock-hub listening on {}", server.base_url());
+    for path in server.endpoint_paths() {
+        println!("  {}", server.hub_url(&path));
+    }
     let token = server.shutdown_token();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

@@ -8,7 +8,7 @@ use super::{post, CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{header_pairs, read_body, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
-use crate::client::wire::{FrameKind, MAX_RECEIVE};
+use crate::client::wire::{FrameKind, Held, MAX_RECEIVE};
 use crate::result::Direction;
 
 /// An open event stream.
@@ -41,8 +41,14 @@ pub(super) async fn open(
         req = req.header(k, v);
     }
     let resp = match tokio::time::timeout(http.timeout, req.send()).await {
-        Ok(r) => r.map_err(|e| OpenError::SseRequest(e.to_string()))?,
-        Err(_) => return Err(OpenError::SseTimeout(http.timeout)),
+        Ok(r) => {
+            r.map_err(|e| OpenError::SseRequest(crate::client::error::describe_request_error(&e)))?
+        }
+        Err(_) => {
+            http.transcript
+                .mark(crate::client::transcript::Mark::WaitedOut);
+            return Err(OpenError::SseTimeout(http.timeout));
+        }
     };
     let status = resp.status().as_u16();
     let headers = header_pairs(resp.headers());
@@ -82,15 +88,25 @@ pub(super) async fn open(
 async fn read(resp: reqwest::Response, http: Http, tx: mpsc::Sender<Incoming>) {
     let mut body = resp.bytes_stream();
     let mut parser = SseParser::default();
+    // The parser's partial line and event count against the run's shared budget.
+    let mut parsing = Held::default();
     while let Some(chunk) = body.next().await {
         match chunk {
             Ok(c) => {
+                if let Err(e) = parsing.resize(parser.buffered() + c.len()).await {
+                    let _ = tx
+                        .send(Incoming::Closed(CloseInfo::lost(e.to_string())))
+                        .await;
+                    return;
+                }
                 for ev in parser.push(&c) {
-                    if tx
-                        .send(Incoming::Data(Bytes::from(ev), None))
-                        .await
-                        .is_err()
-                    {
+                    let mut held = Held::default();
+                    let ev = match held.resize(ev.len()).await {
+                        Ok(()) => Incoming::Data(held.into_bytes(ev), None),
+                        Err(e) => Incoming::Closed(CloseInfo::lost(e.to_string())),
+                    };
+                    let end = matches!(ev, Incoming::Closed(_));
+                    if tx.send(ev).await.is_err() || end {
                         return;
                     }
                 }
@@ -156,6 +172,11 @@ pub(crate) struct SseParser {
 }
 
 impl SseParser {
+    /// Bytes held in the partial line and event.
+    pub(crate) fn buffered(&self) -> usize {
+        self.line.capacity() + self.data.capacity()
+    }
+
     /// The events completed by `chunk`. A hostile server cannot grow the buffers forever: past
     /// `MAX_RECEIVE` bytes in one line or event, `overflow` is set and nothing more is parsed.
     pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<Vec<u8>> {

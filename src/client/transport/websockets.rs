@@ -16,7 +16,7 @@ use super::{CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{decode_body, header_pairs, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
-use crate::client::wire::FrameKind;
+use crate::client::wire::{FrameKind, Held, MAX_RECEIVE};
 use crate::result::Direction;
 
 type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
@@ -50,15 +50,21 @@ pub(super) async fn open(
             req.headers_mut().append(name, value);
         }
     }
-    let connected =
-        match tokio::time::timeout(http.timeout, tokio_tungstenite::connect_async(req)).await {
-            Ok(r) => r,
-            Err(_) => {
-                let e = OpenError::UpgradeTimeout(http.timeout);
-                http.note(Direction::Note, "ws", e.to_string());
-                return Err(e);
-            }
-        };
+    let connected = match tokio::time::timeout(
+        http.timeout,
+        tokio_tungstenite::connect_async_with_config(req, Some(ws_config()), false),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            let e = OpenError::UpgradeTimeout(http.timeout);
+            http.transcript
+                .mark(crate::client::transcript::Mark::WaitedOut);
+            http.note(Direction::Note, "ws", e.to_string());
+            return Err(e);
+        }
+    };
     match connected {
         Ok((ws, resp)) => {
             http.note(
@@ -102,16 +108,38 @@ pub(super) async fn open(
     }
 }
 
+/// tungstenite assembles a message before handing it over: bound it (and a frame) by the
+/// client's per-message limit instead of tungstenite's 64 MiB default.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_RECEIVE))
+        .max_frame_size(Some(MAX_RECEIVE))
+}
+
 async fn read(
     mut stream: futures_util::stream::SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>,
     tx: mpsc::Sender<Incoming>,
 ) {
     while let Some(m) = stream.next().await {
-        let ev = match m {
-            Ok(Message::Text(t)) => {
-                Incoming::Data(Bytes::copy_from_slice(t.as_bytes()), Some(FrameKind::Text))
+        let data = match &m {
+            Ok(Message::Text(t)) => Some((t.as_bytes().to_vec(), FrameKind::Text)),
+            Ok(Message::Binary(b)) => Some((b.to_vec(), FrameKind::Binary)),
+            _ => None,
+        };
+        // Received data counts against the run's shared budget until the session parsed it.
+        if let Some((d, kind)) = data {
+            let mut held = Held::default();
+            let ev = match held.resize(d.len()).await {
+                Ok(()) => Incoming::Data(held.into_bytes(d), Some(kind)),
+                Err(e) => Incoming::Closed(CloseInfo::lost(e.to_string())),
+            };
+            let end = matches!(ev, Incoming::Closed(_));
+            if tx.send(ev).await.is_err() || end {
+                return;
             }
-            Ok(Message::Binary(b)) => Incoming::Data(b, Some(FrameKind::Binary)),
+            continue;
+        }
+        let ev = match m {
             Ok(Message::Close(f)) => Incoming::Closed(CloseInfo {
                 code: Some(f.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005)),
                 reason: f.map(|f| f.reason.to_string()).unwrap_or_default(),

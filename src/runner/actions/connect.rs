@@ -1,5 +1,6 @@
 //! `connect`: negotiate (unless skipped), open the transport and complete the handshake.
 
+use crate::client::transcript::show_bytes;
 use tokio::time::Instant;
 
 use crate::cases::ConnectOpts;
@@ -46,7 +47,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Res
         let Some(id) = s.transport_id() else {
             return Err(ctx.fail(
                 "negotiate answers 200 with a connection",
-                format!("HTTP {} {}", r.status, r.text()),
+                format!("HTTP {} {}", r.status, show_bytes(&r.body)),
             ));
         };
         s.open(Some(&id), &extra)

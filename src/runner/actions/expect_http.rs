@@ -19,7 +19,10 @@ pub(super) fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpCheck) -> Result<(), 
     if let Some(b) = &h.body {
         let b = ctx.subst(b)?;
         if r.text() != b {
-            return Err(ctx.fail(format!("body {b:?}"), format!("body {:?}", r.text())));
+            return Err(ctx.fail(
+                format!("body {b:?}"),
+                format!("body {}", show_bytes(&r.body)),
+            ));
         }
     }
     if let Some(ct) = &h.content_type {

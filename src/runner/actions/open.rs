@@ -2,6 +2,7 @@
 //! with any id on the URL; or expect the target to refuse it.
 
 use crate::cases::OpenOpts;
+use crate::client::transcript::show_bytes;
 use crate::runner::context::Ctx;
 use crate::runner::outcome::StepError;
 
@@ -22,7 +23,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &OpenOpts) -> Result
             Err(e) => return Err(ctx.client_failure("negotiate answers", e)),
         };
         if s.negotiated.is_none() {
-            let (status, body) = (r.status, r.text());
+            let (status, body) = (r.status, show_bytes(&r.body));
             return Err(ctx.fail(
                 "negotiate answers 200 with a connection",
                 format!("HTTP {status} {body}"),
