@@ -57,6 +57,8 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Encode JSON lines (the decode notation) into hub protocol bytes.
     Encode(EncodeArgs),
+    /// Generate sequences against a live server, check properties, shrink a failure to a case.
+    Fuzz(crate::fuzz::cli::FuzzArgs),
 }
 
 /// Protocol names on the command line.
@@ -210,6 +212,12 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Decode(a)) => decode_cmd(a),
         Some(Command::Encode(a)) => encode_cmd(a),
+        Some(Command::Fuzz(a)) => ExitCode::from(match crate::fuzz::cli::main(a) {
+            crate::fuzz::cli::Exit::Pass => EXIT_PASS,
+            crate::fuzz::cli::Exit::Fail => EXIT_FAIL,
+            crate::fuzz::cli::Exit::Usage => EXIT_USAGE,
+            crate::fuzz::cli::Exit::Unreachable => EXIT_UNREACHABLE,
+        }),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

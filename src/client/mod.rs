@@ -59,9 +59,13 @@ pub struct Session {
     pub transcript: Transcript,
     /// How the transport ended, once it has.
     pub closed: Option<CloseInfo>,
-    /// Messages received (in order), for diagnostics.
+    /// The first [`MAX_KEPT`] messages received (in order), for diagnostics: a target that
+    /// floods does not grow memory.
     pub received: Vec<HubMessage>,
 }
+
+/// Most messages [`Session::received`] keeps.
+pub const MAX_KEPT: usize = 1_000;
 
 /// How long a request may take unless [`Session::with_request_timeout`] says otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -352,7 +356,9 @@ impl Session {
                         signalr_protocol::notation::parsed_to_text(&p),
                     );
                     if let Parsed::Message(m) = &p {
-                        self.received.push(m.clone());
+                        if self.received.len() < MAX_KEPT {
+                            self.received.push(m.clone());
+                        }
                     }
                     return Ok(p);
                 }
