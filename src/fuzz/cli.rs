@@ -116,7 +116,7 @@ async fn start(url: Option<&str>, faults: &[String]) -> Result<Started, String> 
         _ => {
             let mut config = crate::embedded::mock_config();
             for f in faults {
-                config.faults.push(f.parse().map_err(|e| format!("{e}"))?);
+                config.faults.push(f.parse::<signalr_mock::Fault>()?);
             }
             crate::embedded::start(config)
                 .await
