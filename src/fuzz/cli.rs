@@ -1,6 +1,6 @@
 //! `conform fuzz`: its arguments and the command (targets, the search, the report).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,6 +10,18 @@ use super::{fuzz, FuzzOptions, FuzzReport, FuzzTarget};
 use crate::client::Target;
 use crate::embedded::Embedded;
 use crate::runner::RunOptions;
+
+/// Writes to stdout, ignoring a closed pipe (`conform fuzz | head` must not panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
 
 /// `conform fuzz`.
 #[derive(Args, Debug, Clone)]
@@ -149,7 +161,7 @@ impl Started {
 async fn run(a: FuzzArgs) -> Exit {
     if a.mock_fault.iter().any(|f| f == "list") {
         for f in signalr_mock::Fault::ALL {
-            println!("{}", f.name());
+            say!("{}", f.name());
         }
         return EXIT_PASS;
     }
@@ -207,7 +219,7 @@ async fn run(a: FuzzArgs) -> Exit {
         max_len: a.max_len.max(1),
         ..FuzzOptions::default()
     };
-    println!(
+    say!(
         "conform fuzz → {}{} (seed {seed}, up to {} sequences{})",
         crate::client::transcript::redact_url(target.opts.target.hub_url.as_str()),
         reference
@@ -236,7 +248,7 @@ async fn run(a: FuzzArgs) -> Exit {
     if let Some(r) = reference_started {
         r.shutdown().await;
     }
-    print!("{}", text(&report, reference.is_some()));
+    say_raw!("{}", text(&report, reference.is_some()));
     if let Some(p) = &a.json {
         let json = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
         if let Err(e) = std::fs::write(p, json + "\n") {
@@ -251,7 +263,7 @@ async fn run(a: FuzzArgs) -> Exit {
             eprintln!("conform: cannot write {}: {e}", path.display());
             return EXIT_USAGE;
         }
-        println!("case written to {}", path.display());
+        say!("case written to {}", path.display());
     }
     if report.finding.is_some() {
         EXIT_FAIL
