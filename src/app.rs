@@ -61,6 +61,8 @@ pub enum Command {
     Decode(DecodeArgs),
     /// Encode JSON lines (the decode notation) into hub protocol bytes.
     Encode(EncodeArgs),
+    /// Generate sequences against a live server, check properties, shrink a failure to a case.
+    Fuzz(crate::fuzz::cli::FuzzArgs),
     /// Print a case's requirement, level and reference (its entry in docs/requirements.md).
     Explain(ExplainArgs),
 }
@@ -266,6 +268,12 @@ pub fn main() -> ExitCode {
         Some(Command::Decode(a)) => decode_cmd(a),
         Some(Command::Encode(a)) => encode_cmd(a),
         Some(Command::Explain(a)) => explain_cmd(a),
+        Some(Command::Fuzz(a)) => ExitCode::from(match crate::fuzz::cli::main(a) {
+            crate::fuzz::cli::Exit::Pass => EXIT_PASS,
+            crate::fuzz::cli::Exit::Fail => EXIT_FAIL,
+            crate::fuzz::cli::Exit::Usage => EXIT_USAGE,
+            crate::fuzz::cli::Exit::Unreachable => EXIT_UNREACHABLE,
+        }),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -11,6 +11,7 @@
 //! - [`report`]: terminal, JSON, JUnit, HTML and Markdown reports.
 //! - [`baseline`]: known failures that must keep failing.
 //! - [`embedded`]: the in-process mock-hub target.
+//! - [`fuzz`]: `conform fuzz`, generated sequences against a live server, shrunk to a case.
 //! - [`inspect`], [`hex`]: `conform decode` / `encode`.
 //! - [`app`]: the command line.
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod baseline;
 pub mod cases;
 pub mod client;
 pub mod embedded;
+pub mod fuzz;
 pub mod hex;
 pub mod inspect;
 pub mod report;
