@@ -114,9 +114,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("mock-hub listening on {}", server.base_url());
-    for path in server.endpoint_paths() {
-        println!("  {}", server.hub_url(&path));
+    // A closed stdout (a caller that read only the first line, as the benches do) must not
+    // stop the server: `println!` would panic.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "mock-hub listening on {}", server.base_url());
+        for path in server.endpoint_paths() {
+            let _ = writeln!(out, "  {}", server.hub_url(&path));
+        }
+        let _ = out.flush();
     }
     let token = server.shutdown_token();
     tokio::spawn(async move {

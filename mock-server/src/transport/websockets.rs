@@ -272,21 +272,59 @@ impl Transport for WebSocketTransport {
 /// The socket's bytes on their way to tungstenite: every Close frame from the client (a
 /// control frame, at most 125 bytes of payload) is presented as a Close frame with status 1000,
 /// so that tungstenite's automatic answer carries 1000, as ASP.NET Core's does. Other bytes pass
-/// unchanged. Memory is bounded: one read, plus at most one frame header or Close frame.
+/// unchanged.
+///
+/// The hot path costs nothing per byte: bytes are read straight into the caller's buffer and
+/// only frame headers are looked at (a payload is skipped over by its length). Only when a
+/// frame starts with the Close opcode are the bytes from there on diverted into [`Diverted`],
+/// which rewrites the Close frame; it is dropped again once drained, so an idle connection
+/// holds no buffer. Memory is bounded: one read, plus at most one frame header or Close frame.
 pub(crate) struct CloseReply<T> {
     inner: T,
     enabled: bool,
+    /// Payload bytes of the current frame (not a Close) still to pass through.
+    payload_left: u64,
+    /// The current frame's header as far as it has passed (never a Close frame's).
+    head: [u8; 14],
+    head_len: u8,
+    /// Bytes from a Close frame's first byte on, while it is rewritten.
+    diverted: Option<Box<Diverted>>,
+}
+
+/// Bytes held back after a Close frame's first byte.
+#[derive(Default)]
+struct Diverted {
     /// Bytes read and not yet decided on (an incomplete frame header or Close frame).
     pending: Vec<u8>,
     /// Bytes ready for tungstenite, from `ready_at`.
     ready: Vec<u8>,
     ready_at: usize,
-    /// Payload bytes of the current frame (not a Close) still to pass through.
-    payload_left: u64,
 }
 
 /// Status 1000 (Normal Closure), big-endian.
 const NORMAL_CLOSURE: [u8; 2] = [0x03, 0xe8];
+
+/// Opcode of a Close frame.
+const CLOSE: u8 = 0x8;
+
+/// The length of a frame header whose second byte (mask bit and 7-bit length) is `b1`.
+fn head_len(b1: u8) -> usize {
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+}
+
+/// The payload length in a complete frame header.
+fn payload_len(h: &[u8]) -> u64 {
+    match h[1] & 0x7f {
+        126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+        127 => h[2..10].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)),
+        n => u64::from(n),
+    }
+}
 
 impl<T> CloseReply<T> {
     /// Wraps `inner`; with `enabled` false every byte passes unchanged (a fault mode).
@@ -294,24 +332,53 @@ impl<T> CloseReply<T> {
         Self {
             inner,
             enabled,
-            pending: Vec::new(),
-            ready: Vec::new(),
-            ready_at: 0,
             payload_left: 0,
+            head: [0; 14],
+            head_len: 0,
+            diverted: None,
         }
     }
 
-    /// Moves everything that can be decided from `pending` to `ready`.
-    fn process(&mut self) {
-        loop {
+    /// Follows the frames in `bytes` (which pass unchanged) and returns where a Close frame
+    /// starts, if one does.
+    fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
             if self.payload_left > 0 {
-                let n = self.payload_left.min(self.pending.len() as u64) as usize;
+                let n = self.payload_left.min((bytes.len() - i) as u64);
+                self.payload_left -= n;
+                i += n as usize;
+                continue;
+            }
+            if self.head_len == 0 && bytes[i] & 0x0f == CLOSE {
+                return Some(i);
+            }
+            self.head[usize::from(self.head_len)] = bytes[i];
+            self.head_len += 1;
+            i += 1;
+            let have = usize::from(self.head_len);
+            if have >= 2 && have == head_len(self.head[1]) {
+                self.payload_left = payload_len(&self.head[..have]);
+                self.head_len = 0;
+            }
+        }
+        None
+    }
+}
+
+impl Diverted {
+    /// Moves everything that can be decided from `pending` to `ready`; `payload_left` is the
+    /// connection's (shared with the undiverted path).
+    fn process(&mut self, payload_left: &mut u64) {
+        loop {
+            if *payload_left > 0 {
+                let n = (*payload_left).min(self.pending.len() as u64) as usize;
                 if n == 0 {
                     return;
                 }
                 self.ready.extend_from_slice(&self.pending[..n]);
                 self.pending.drain(..n);
-                self.payload_left -= n as u64;
+                *payload_left -= n as u64;
                 continue;
             }
             let p = &self.pending;
@@ -319,22 +386,12 @@ impl<T> CloseReply<T> {
                 return;
             }
             let masked = p[1] & 0x80 != 0;
-            let len7 = p[1] & 0x7f;
-            let ext = match len7 {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            let head = 2 + ext + if masked { 4 } else { 0 };
+            let head = head_len(p[1]);
             if p.len() < head {
                 return;
             }
-            let len = match len7 {
-                126 => u64::from(u16::from_be_bytes([p[2], p[3]])),
-                127 => p[2..10].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b)),
-                n => u64::from(n),
-            };
-            let is_close = p[0] & 0x0f == 0x8;
+            let len = payload_len(p);
+            let is_close = p[0] & 0x0f == CLOSE;
             if is_close && len <= 125 {
                 let total = head + len as usize;
                 if p.len() < total {
@@ -354,7 +411,7 @@ impl<T> CloseReply<T> {
             } else {
                 self.ready.extend_from_slice(&self.pending[..head]);
                 self.pending.drain(..head);
-                self.payload_left = len;
+                *payload_left = len;
             }
         }
     }
@@ -370,18 +427,45 @@ impl<T: AsyncRead + Unpin> AsyncRead for CloseReply<T> {
         if !this.enabled {
             return Pin::new(&mut this.inner).poll_read(cx, buf);
         }
+        let d = match this.diverted.as_mut() {
+            Some(d) => d,
+            None => {
+                // The hot path: straight into the caller's buffer.
+                let start = buf.filled().len();
+                match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                    Poll::Ready(Ok(())) => {}
+                    other => return other,
+                }
+                let Some(at) = this.scan(&buf.filled()[start..]).map(|i| start + i) else {
+                    return Poll::Ready(Ok(()));
+                };
+                let mut d = Box::<Diverted>::default();
+                d.pending.extend_from_slice(&buf.filled()[at..]);
+                d.process(&mut this.payload_left);
+                buf.set_filled(at);
+                let d = this.diverted.insert(d);
+                if at > start {
+                    return Poll::Ready(Ok(()));
+                }
+                d
+            }
+        };
         loop {
-            if this.ready_at < this.ready.len() {
-                let n = (this.ready.len() - this.ready_at).min(buf.remaining());
-                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
-                this.ready_at += n;
-                if this.ready_at == this.ready.len() {
-                    this.ready.clear();
-                    this.ready_at = 0;
+            if d.ready_at < d.ready.len() {
+                let n = (d.ready.len() - d.ready_at).min(buf.remaining());
+                buf.put_slice(&d.ready[d.ready_at..d.ready_at + n]);
+                d.ready_at += n;
+                if d.ready_at == d.ready.len() {
+                    d.ready.clear();
+                    d.ready_at = 0;
+                    if d.pending.is_empty() {
+                        // Back to the hot path, holding nothing.
+                        this.diverted = None;
+                    }
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 4096];
+            let mut chunk = [0u8; 512];
             let mut rb = ReadBuf::new(&mut chunk);
             match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
                 Poll::Pending => return Poll::Pending,
@@ -390,14 +474,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for CloseReply<T> {
             }
             if rb.filled().is_empty() {
                 // End of the stream: an incomplete frame goes as it is (tungstenite reports it).
-                if this.pending.is_empty() {
+                if d.pending.is_empty() {
+                    this.diverted = None;
                     return Poll::Ready(Ok(()));
                 }
-                this.ready.append(&mut this.pending);
+                let mut rest = std::mem::take(&mut d.pending);
+                d.ready.append(&mut rest);
                 continue;
             }
-            this.pending.extend_from_slice(rb.filled());
-            this.process();
+            d.pending.extend_from_slice(rb.filled());
+            d.process(&mut this.payload_left);
         }
     }
 }
@@ -483,6 +569,35 @@ mod tests {
         expected.extend(close_1000);
         for chunk in [1, 3, 7, 100] {
             assert_eq!(through(&input, chunk).await, expected, "chunks of {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_close_frame_nothing_is_held_and_later_frames_pass() {
+        // A 64-bit-length binary frame, a Close with a reason, then a small text frame.
+        let mut input = vec![0x82, 0xff, 0, 0, 0, 0, 0, 0, 1, 0, 5, 6, 7, 8];
+        input.extend(std::iter::repeat_n(0x88, 256));
+        let big = input.clone();
+        input.extend([0x88, 0x83, 0, 0, 0, 0, 0x03, 0xe9, b'x']);
+        input.extend([0x81, 0x81, 0, 0, 0, 0, b'y']);
+        let mut expected = big;
+        expected.extend([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+        expected.extend([0x81, 0x81, 0, 0, 0, 0, b'y']);
+        for chunk in [1, 2, 9, 300] {
+            let (mut w, r) = tokio::io::duplex(64);
+            let data = input.clone();
+            let writer = tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                for c in data.chunks(chunk) {
+                    w.write_all(c).await.expect("write");
+                }
+            });
+            let mut reader = CloseReply::new(r, true);
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).await.expect("read");
+            writer.await.expect("writer");
+            assert_eq!(out, expected, "chunks of {chunk}");
+            assert!(reader.diverted.is_none(), "chunks of {chunk}: a buffer kept");
         }
     }
 
