@@ -597,7 +597,10 @@ mod tests {
             reader.read_to_end(&mut out).await.expect("read");
             writer.await.expect("writer");
             assert_eq!(out, expected, "chunks of {chunk}");
-            assert!(reader.diverted.is_none(), "chunks of {chunk}: a buffer kept");
+            assert!(
+                reader.diverted.is_none(),
+                "chunks of {chunk}: a buffer kept"
+            );
         }
     }
 
