@@ -142,7 +142,8 @@ pub struct RunArgs {
     /// Load cases from this directory instead of the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub cases: Option<PathBuf>,
-    /// Run only executions matching this glob (repeatable; `*` within a segment, `**` across).
+    /// Run only executions matching this glob (repeatable; `*` within a segment, `**` across,
+    /// `{a,b}` alternatives, `[` `]` literal, `\` escapes).
     #[arg(long = "case", value_name = "GLOB")]
     pub case: Vec<String>,
     /// Skip executions matching this glob (repeatable).
@@ -429,7 +430,10 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
-    let executions = cases::select(cases::expand(&cases), &a.selection());
+    let executions = match cases::select(cases::expand(&cases), &a.selection()) {
+        Ok(e) => e,
+        Err(e) => return usage(e),
+    };
     if executions.is_empty() {
         return usage("no case matches the filters");
     }
