@@ -305,7 +305,10 @@ fn explain_cmd(a: ExplainArgs) -> ExitCode {
     };
     let id = a.id.split('[').next().unwrap_or_default();
     if let Some(case) = all.iter().find(|c| c.id == id) {
-        print!("{}", cases::catalogue::entry(case));
+        // A closed pipe (`conform explain … | head`) is not an error: ignore it, never panic.
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(cases::catalogue::entry(case).as_bytes());
         return ExitCode::from(EXIT_PASS);
     }
     let near: Vec<&str> = all
@@ -592,7 +595,9 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     } else {
         report::terminal(&result, a.verbose)
     };
-    print!("{text}");
+    // `conform … | head` closes stdout early: like ripgrep, stop writing quietly instead of
+    // panicking (print! would); the exit code still reports the run.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!(
             "conform: interrupted: the results and reports cover the executions that finished"
