@@ -142,7 +142,8 @@ pub struct RunArgs {
     /// Load cases from this directory instead of the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub cases: Option<PathBuf>,
-    /// Run only executions matching this glob (repeatable; `*` within a segment, `**` across).
+    /// Run only executions matching this glob (repeatable; `*` within a segment, `**` across,
+    /// `{a,b}` alternatives, `[` `]` literal, `\` escapes).
     #[arg(long = "case", value_name = "GLOB")]
     pub case: Vec<String>,
     /// Skip executions matching this glob (repeatable).
@@ -304,7 +305,10 @@ fn explain_cmd(a: ExplainArgs) -> ExitCode {
     };
     let id = a.id.split('[').next().unwrap_or_default();
     if let Some(case) = all.iter().find(|c| c.id == id) {
-        print!("{}", cases::catalogue::entry(case));
+        // A closed pipe (`conform explain … | head`) is not an error: ignore it, never panic.
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(cases::catalogue::entry(case).as_bytes());
         return ExitCode::from(EXIT_PASS);
     }
     let near: Vec<&str> = all
@@ -429,7 +433,10 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
-    let executions = cases::select(cases::expand(&cases), &a.selection());
+    let executions = match cases::select(cases::expand(&cases), &a.selection()) {
+        Ok(e) => e,
+        Err(e) => return usage(e),
+    };
     if executions.is_empty() {
         return usage("no case matches the filters");
     }
@@ -588,7 +595,9 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     } else {
         report::terminal(&result, a.verbose)
     };
-    print!("{text}");
+    // `conform … | head` closes stdout early: like ripgrep, stop writing quietly instead of
+    // panicking (print! would); the exit code still reports the run.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!(
             "conform: interrupted: the results and reports cover the executions that finished"

@@ -11,19 +11,21 @@
 //! A listed execution that fails is a known failure (it does not fail the run); one that now
 //! passes is stale and fails the run, so the baseline only ever shrinks.
 
-use crate::cases::glob_match;
+use crate::cases::NameGlob;
 use crate::result::{BaselineStatus, RunResult, Totals, Verdict};
 
 /// A parsed baseline.
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
     entries: Vec<String>,
+    globs: Vec<NameGlob>,
 }
 
 impl Baseline {
     /// Parses baseline text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut entries = Vec::new();
+        let mut globs = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
@@ -35,9 +37,10 @@ impl Baseline {
                     i + 1
                 ));
             }
+            globs.push(NameGlob::new(line).map_err(|e| format!("line {}: {e}", i + 1))?);
             entries.push(line.to_owned());
         }
-        Ok(Self { entries })
+        Ok(Self { entries, globs })
     }
 
     /// The entries.
@@ -49,7 +52,7 @@ impl Baseline {
     pub fn apply(&self, r: &mut RunResult) -> Vec<String> {
         let mut matched = vec![false; self.entries.len()];
         for o in &mut r.outcomes {
-            let Some(i) = self.entries.iter().position(|e| glob_match(e, &o.name)) else {
+            let Some(i) = self.globs.iter().position(|g| g.is_match(&o.name)) else {
                 continue;
             };
             matched[i] = true;

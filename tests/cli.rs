@@ -385,3 +385,46 @@ expect_silence = "keepAliveInterval * "
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_the_run_quietly() {
+    // `conform … | head`: the reader is gone before conform prints its report (it first runs
+    // the case against the embedded hub), so the write fails with EPIPE. print! would panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conform"))
+        .args([
+            "--case",
+            "invocation/non-blocking-gets-no-reply[websockets,json]",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("conform runs");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("conform finishes");
+    let err = text(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn case_globs_keep_brackets_literal_and_reject_invalid_globs() {
+    let o = conform(&["--list", "--case", "**[{sse,longpolling},json]"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.lines().count() > 10, "{out}");
+    for l in out.lines() {
+        let name = l.split_whitespace().next().unwrap_or("");
+        assert!(
+            name.ends_with("[sse,json]") || name.ends_with("[longpolling,json]"),
+            "{l}"
+        );
+    }
+    let o = conform(&["--list", "--case", "handshake/{a"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("invalid glob 'handshake/{a'"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -124,6 +124,16 @@ fn run(bin: &Path, args: &[String], cmd: &str) {
     );
 }
 
+/// The first word of each line `bin args` prints (fault or variation names).
+fn listed(bin: &Path, args: &[&str]) -> Vec<String> {
+    let out = Command::new(bin).args(args).output().expect("listing runs");
+    assert!(out.status.success(), "{} {args:?} fails", bin.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
 #[test]
 fn readme_commands_work_as_written() {
     let packages = packages();
@@ -132,7 +142,16 @@ fn readme_commands_work_as_written() {
     let mock_hub = conform.with_file_name(format!("mock-hub{}", std::env::consts::EXE_SUFFIX));
     let mut checked = 0;
     for cmd in commands() {
-        let w = words(&cmd);
+        // Leading environment assignments (`BENCH_CALLGRIND=/tmp/cg cargo bench …`) set
+        // variables for the command; the command is what follows them.
+        let w: Vec<String> = words(&cmd)
+            .into_iter()
+            .skip_while(|x| {
+                x.split_once('=').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                })
+            })
+            .collect();
         match w.first().map(String::as_str) {
             Some("cargo") if w.get(1).map(String::as_str) == Some("run") => {
                 let (selection, args) = match w.iter().position(|x| x == "--") {
@@ -164,10 +183,30 @@ fn readme_commands_work_as_written() {
                 };
                 if exe.exists() {
                     let mut args = args;
-                    if !args.iter().any(|a| a == "list") {
+                    // Listings print and exit: run them as written. A command that would start
+                    // a server or a run is checked with --help, and the fault and variation
+                    // names it passes (validated only after parsing) must be ones mock-hub lists.
+                    if !args.iter().any(|a| a == "list" || a == "--list-variations") {
+                        if exe == mock_hub {
+                            for (flag, listing) in [
+                                ("--fault", &["--fault", "list"][..]),
+                                ("--variation", &["--list-variations"][..]),
+                            ] {
+                                let names = listed(&exe, listing);
+                                for v in args.windows(2).filter(|w| w[0] == flag) {
+                                    assert!(
+                                        names.contains(&v[1]),
+                                        "`{cmd}`: mock-hub has no {flag} {} ({names:?})",
+                                        v[1]
+                                    );
+                                }
+                            }
+                        }
                         args.push("--help".into());
                     }
                     run(&exe, &args, &cmd);
+                } else {
+                    eprintln!("not run (build mock-hub first, e.g. cargo test --workspace): {cmd}");
                 }
                 checked += 1;
             }

@@ -103,46 +103,112 @@ pub struct Selection {
     pub tags: Vec<String>,
 }
 
-/// The executions `s` selects, in order.
-pub fn select(all: Vec<Execution>, s: &Selection) -> Vec<Execution> {
-    all.into_iter()
-        .filter(|e| s.cases.is_empty() || s.cases.iter().any(|g| glob_match(g, &e.name)))
-        .filter(|e| !s.skip.iter().any(|g| glob_match(g, &e.name)))
+/// The executions `s` selects, in order; an invalid glob is an error naming it.
+pub fn select(all: Vec<Execution>, s: &Selection) -> Result<Vec<Execution>, String> {
+    let compile = |globs: &[String]| -> Result<Vec<NameGlob>, String> {
+        globs.iter().map(|g| NameGlob::new(g)).collect()
+    };
+    let (cases, skip) = (compile(&s.cases)?, compile(&s.skip)?);
+    Ok(all
+        .into_iter()
+        .filter(|e| cases.is_empty() || cases.iter().any(|g| g.is_match(&e.name)))
+        .filter(|e| !skip.iter().any(|g| g.is_match(&e.name)))
         .filter(|e| s.tags.is_empty() || s.tags.iter().any(|t| e.case.tags.contains(t)))
-        .collect()
+        .collect())
 }
 
-/// Glob matching for `--case`/`--skip`: `*` matches within a path segment, `**` across
-/// segments; a pattern without brackets also matches every combination of the case.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn m(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) if rest.first() == Some(&b'*') => {
-                let rest = &rest[1..];
-                (0..=n.len()).any(|i| m(rest, &n[i..]))
-            }
-            Some((b'*', rest)) => {
-                let mut i = 0;
-                loop {
-                    if m(rest, &n[i..]) {
-                        return true;
-                    }
-                    if i >= n.len() || n[i] == b'/' {
-                        return false;
-                    }
-                    i += 1;
-                }
-            }
-            Some((c, rest)) => n.first() == Some(c) && m(rest, &n[1..]),
+/// A `--case`/`--skip`/baseline glob over execution names, matched with `globset`.
+///
+/// Execution names look like `area/case[transport,protocol]`, so the syntax differs from a
+/// plain `globset` glob in two ways: `[` and `]` are literal (`**[sse,json]` means "every
+/// execution over SSE with JSON", not a character class), and `**` matches across `/` wherever
+/// it stands outside `{…}` (`hand**`, `**[sse,json]`), not only as a whole path segment. `*` and `?` stay
+/// within a segment, `{a,b}` are alternatives, and `\` escapes the next character (`\*`, `\{`).
+/// A glob without `[` also matches every combination of a case (`area/case` selects
+/// `area/case[...]`).
+#[derive(Debug, Clone)]
+pub struct NameGlob {
+    matcher: globset::GlobMatcher,
+    whole_case: bool,
+}
+
+impl NameGlob {
+    /// Compiles `pattern`; the error names the pattern and the problem.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        let glob = globset::GlobBuilder::new(&translate(pattern))
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("invalid glob '{pattern}': {}", e.kind()))?;
+        Ok(Self {
+            matcher: glob.compile_matcher(),
+            whole_case: !pattern.contains('['),
+        })
+    }
+
+    /// Whether the execution `name` matches.
+    pub fn is_match(&self, name: &str) -> bool {
+        if self.matcher.is_match(name) {
+            return true;
+        }
+        // `area/case` selects `area/case[...]`.
+        match name.split_once('[') {
+            Some((base, _)) if self.whole_case => self.matcher.is_match(base),
+            _ => false,
         }
     }
-    if m(pattern.as_bytes(), name.as_bytes()) {
-        return true;
+}
+
+/// Rewrites conform's glob syntax into `globset`'s (see [`NameGlob`]).
+fn translate(pattern: &str) -> String {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut in_braces = false;
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' => {
+                out.push('\\');
+                if let Some(&c) = p.get(i + 1) {
+                    out.push(c);
+                }
+                i += 2;
+                continue;
+            }
+            '[' | ']' => {
+                out.push('\\');
+                out.push(p[i]);
+            }
+            '{' => {
+                in_braces = true;
+                out.push('{');
+            }
+            '}' => {
+                in_braces = false;
+                out.push('}');
+            }
+            '*' if p.get(i + 1) == Some(&'*') => {
+                let at_start = i == 0 || p[i - 1] == '/';
+                let at_end = i + 2 == p.len() || p[i + 2] == '/';
+                if (at_start && at_end) || in_braces {
+                    // A whole segment: globset's own `**` already crosses `/`.
+                    out.push_str("**");
+                } else {
+                    // Within a segment: no `/` crossed, or any number of them.
+                    out.push_str("*{,/**/}*");
+                }
+                i += 2;
+                continue;
+            }
+            c => out.push(c),
+        }
+        i += 1;
     }
-    // `area/case` selects `area/case[...]`.
-    match name.split_once('[') {
-        Some((base, _)) if !pattern.contains('[') => m(pattern.as_bytes(), base.as_bytes()),
-        _ => false,
-    }
+    out
+}
+
+/// Whether the execution `name` matches the glob `pattern` (see [`NameGlob`]); an invalid
+/// pattern matches nothing.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    NameGlob::new(pattern).is_ok_and(|g| g.is_match(name))
 }

@@ -24,7 +24,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use signalr_protocol::{HubProtocol, TransportKind};
 
-pub use expand::{expand, glob_match, select, Combination, Execution, Selection};
+pub use expand::{expand, glob_match, select, Combination, Execution, NameGlob, Selection};
 pub use step::{Action, Step};
 pub use timing::Timing;
 
@@ -401,6 +401,26 @@ mod tests {
         assert!(!glob_match("hand*", "handshake/x"));
         assert!(glob_match("hand**", "handshake/x"));
         assert!(glob_match("*/x[sse,json]", "handshake/x[sse,json]"));
+        // `[` is literal: no character class.
+        assert!(!glob_match("*/x[sse,json]", "handshake/xs"));
+        assert!(glob_match("**[sse,json]", "a/b/c[sse,json]"));
+        assert!(!glob_match("**[sse,json]", "a/b/c[sse,messagepack]"));
+        assert!(glob_match("invocation/**", "invocation/a/b[x]"));
+        assert!(glob_match("**/echo-*", "invocation/echo-string[x]"));
+        assert!(!glob_match("**/echo-*", "invocation/echo/string[x]"));
+        assert!(glob_match(
+            "**[{sse,longpolling},json]",
+            "a/b[longpolling,json]"
+        ));
+        assert!(!glob_match(
+            "**[{sse,longpolling},json]",
+            "a/b[websockets,json]"
+        ));
+        assert!(glob_match("a/?", "a/b[x]"));
+        assert!(glob_match(r"a/\*", "a/*"));
+        assert!(!glob_match(r"a/\*", "a/b"));
+        assert!(NameGlob::new("a/{b").is_err());
+        assert!(NameGlob::new("a\\").is_err());
     }
 
     #[test]

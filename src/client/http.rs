@@ -267,6 +267,9 @@ pub(crate) fn decode_body(headers: &[(String, String)], raw: &[u8]) -> (Bytes, O
 }
 
 /// Decodes chunked transfer coding: `size[;ext]CRLF data CRLF … 0 CRLF [trailers] CRLF`.
+/// Hand-written because these bytes come from tungstenite's refused-upgrade error, not from an
+/// HTTP client, and because conform must report a malformed or incomplete body (what is wrong,
+/// with the complete part kept) that an HTTP library would only turn into an opaque error.
 fn dechunk(raw: &[u8]) -> (Bytes, Option<String>) {
     let mut body = Vec::new();
     let mut rest = raw;

@@ -1,6 +1,6 @@
 //! `mock-hub`: run the reference SignalR hub server.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,14 +54,17 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     if args.faults.iter().any(|f| f == "list") {
         let width = Fault::ALL.iter().map(|f| f.name().len()).max().unwrap_or(0);
+        // `mock-hub --fault list | head` closes stdout early: ignore it, never panic.
+        let mut out = std::io::stdout().lock();
         for f in Fault::ALL {
-            println!("{:<width$}  {}", f.name(), f.description());
+            let _ = writeln!(out, "{:<width$}  {}", f.name(), f.description());
         }
         return ExitCode::SUCCESS;
     }
     if args.list_variations {
+        let mut out = std::io::stdout().lock();
         for v in Variation::ALL {
-            println!("{:<28} {}", v.name(), v.description());
+            let _ = writeln!(out, "{:<28} {}", v.name(), v.description());
         }
         return ExitCode::SUCCESS;
     }
@@ -114,17 +117,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // A closed stdout (a caller that read only the first line, as the benches do) must not
-    // stop the server: `println!` would panic.
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "mock-hub listening on {}", server.base_url());
-        for path in server.endpoint_paths() {
-            let _ = writeln!(out, "  {}", server.hub_url(&path));
-        }
-        let _ = out.flush();
+    // A closed stdout (`mock-hub | head -1`) must not panic the server: ignore write errors.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "mock-hub listening on {}", server.base_url());
+    for path in server.endpoint_paths() {
+        let _ = writeln!(out, "  {}", server.hub_url(&path));
     }
+    let _ = out.flush();
+    drop(out);
     let token = server.shutdown_token();
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;

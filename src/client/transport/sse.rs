@@ -162,6 +162,12 @@ impl Transport for ServerSentEvents {
 }
 
 /// Incremental `text/event-stream` parser: yields each event's data (lines joined with `\n`).
+///
+/// Hand-written on purpose, not an SSE crate: conform must see malformed input that a crate
+/// would hide or repair. Event data stays raw bytes (SSE crates decode it as UTF-8, replacing
+/// or rejecting invalid bytes a server sent, so a broken payload would reach the hub-protocol
+/// checks already altered), and a line or event past the size limit ends the stream with an
+/// error saying so instead of an opaque library error or unbounded buffering.
 #[derive(Default)]
 pub(crate) struct SseParser {
     line: Vec<u8>,

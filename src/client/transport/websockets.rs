@@ -116,6 +116,9 @@ fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
         .max_frame_size(Some(MAX_RECEIVE))
 }
 
+/// Reads tungstenite's messages one by one rather than through a SignalR client crate: conform
+/// must see what such a client would hide or repair — the frame kind (text or binary), the
+/// close code and reason, a connection lost without a close frame — so a case can fail on it.
 async fn read(
     mut stream: futures_util::stream::SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>,
     tx: mpsc::Sender<Incoming>,
