@@ -218,3 +218,53 @@ mod tests {
         }
     }
 }
+
+/// `cases::parse_file` on one case file (bytes that are not UTF-8 are read lossily, as a file
+/// would be after a failed read is reported): the cases or an error naming the file, never a
+/// panic. What it accepted must load again from the same text (the loader is deterministic).
+pub fn case_file(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let first = signalr_conform::cases::parse_file("fuzz.toml", &text);
+    let again = signalr_conform::cases::parse_file("fuzz.toml", &text);
+    assert_eq!(
+        first.as_ref().map(Vec::len).map_err(ToString::to_string),
+        again.as_ref().map(Vec::len).map_err(ToString::to_string),
+        "the case loader gave two answers for one text"
+    );
+
+    /// The case loader's body on the real case files and on pseudo-random cuts and byte flips
+    /// of them (stable Rust, no fuzzer).
+    #[test]
+    fn case_file_survives_mutated_case_files() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../spec-cases");
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let text = std::fs::read(entry.path()).unwrap();
+            case_file(&text);
+            for _ in 0..200 {
+                let mut input = text.clone();
+                match rand() % 3 {
+                    0 => input.truncate(rand() % (input.len() + 1)),
+                    1 => {
+                        let at = rand() % input.len();
+                        input[at] = (rand() % 256) as u8;
+                    }
+                    _ => {
+                        let at = rand() % input.len();
+                        let len = (rand() % 64).min(input.len() - at);
+                        let piece: Vec<u8> = input[at..at + len].to_vec();
+                        let to = rand() % input.len();
+                        input.splice(to..to, piece);
+                    }
+                }
+                case_file(&input);
+            }
+        }
+    }
+}
