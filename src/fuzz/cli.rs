@@ -265,7 +265,7 @@ async fn run(a: FuzzArgs) -> Exit {
         }
         say!("case written to {}", path.display());
     }
-    if report.finding.is_some() {
+    if report.finding.is_some() || report.flaky_count > 0 {
         EXIT_FAIL
     } else {
         EXIT_PASS
@@ -283,6 +283,12 @@ pub fn text(r: &FuzzReport, differential: bool) -> String {
         r.per_minute()
     );
     match &r.finding {
+        None if r.flaky_count > 0 => {
+            out.push_str(&format!(
+                "FLAKY  {rate}: {} failure(s) did not happen again on re-running the sequence (flaky, not reproduced; not shrunk)\n",
+                r.flaky_count
+            ));
+        }
         None => {
             out.push_str(&format!(
                 "PASS  {rate}: no property broken{}{}\n",
@@ -327,6 +333,30 @@ pub fn text(r: &FuzzReport, differential: bool) -> String {
             out.push_str(&format!("  {rate}\n\nThe minimal sequence as a case:\n\n"));
             out.push_str(&f.case);
         }
+    }
+    for f in &r.flaky {
+        out.push_str(&format!(
+            "\nFLAKY  run {} (seed {}): failed once, passed on re-running\n  target: {} {}\n",
+            f.run,
+            r.seed,
+            f.target.verdict.label(),
+            f.target.detail
+        ));
+        if let Some(b) = &f.reference {
+            out.push_str(&format!(
+                "  reference: {} {}\n",
+                b.verdict.label(),
+                b.detail
+            ));
+        }
+        out.push_str("The sequence as a case:\n\n");
+        out.push_str(&f.case);
+    }
+    if r.flaky_count > r.flaky.len() as u64 {
+        out.push_str(&format!(
+            "\n… and {} more flaky failures\n",
+            r.flaky_count - r.flaky.len() as u64
+        ));
     }
     out
 }

@@ -44,6 +44,9 @@ pub struct FuzzOptions {
     pub max_shrink: u32,
     /// Longest shrinking may take (a failure that waits out server timers shrinks slowly).
     pub shrink_time: Duration,
+    /// Re-runs of a failing sequence before shrinking: when none of them fails, the failure is
+    /// reported as flaky (not reproduced) and the search goes on.
+    pub replays: u32,
 }
 
 impl Default for FuzzOptions {
@@ -55,6 +58,7 @@ impl Default for FuzzOptions {
             max_len: 10,
             max_shrink: 500,
             shrink_time: Duration::from_secs(60),
+            replays: 2,
         }
     }
 }
@@ -180,6 +184,25 @@ pub struct Finding {
     pub reference: Option<Checked>,
 }
 
+/// A failure that did not happen again when its sequence was re-run (a race in the target or
+/// in the machine's timing: reported, not shrunk).
+#[derive(Debug, Clone)]
+pub struct Flaky {
+    /// Which run (1-based) failed.
+    pub run: u64,
+    /// The seed of that run.
+    pub run_seed: u64,
+    /// Its result on the target (and reference) when it failed.
+    pub target: Checked,
+    /// Its result on the reference, in differential mode.
+    pub reference: Option<Checked>,
+    /// The case as generated (not shrunk).
+    pub case: String,
+}
+
+/// Most flaky failures a report keeps (the rest are only counted).
+pub const MAX_FLAKY_KEPT: usize = 10;
+
 /// The result of a fuzz run.
 #[derive(Debug, Clone)]
 pub struct FuzzReport {
@@ -197,6 +220,10 @@ pub struct FuzzReport {
     pub finding: Option<Finding>,
     /// The run stopped at `--time` before `--runs`.
     pub stopped_by_time: bool,
+    /// Failures that did not reproduce on re-running (the first [`MAX_FLAKY_KEPT`]).
+    pub flaky: Vec<Flaky>,
+    /// How many failures did not reproduce.
+    pub flaky_count: u64,
 }
 
 impl FuzzReport {
@@ -222,7 +249,15 @@ impl FuzzReport {
             "totalSeconds": self.total_time.as_secs_f64(),
             "sequencesPerMinute": self.per_minute(),
             "stoppedByTime": self.stopped_by_time,
-            "passed": self.finding.is_none(),
+            "passed": self.finding.is_none() && self.flaky_count == 0,
+            "flakyCount": self.flaky_count,
+            "flaky": self.flaky.iter().map(|f| serde_json::json!({
+                "run": f.run,
+                "runSeed": f.run_seed,
+                "target": checked(&f.target),
+                "reference": f.reference.as_ref().map(checked),
+                "case": f.case,
+            })).collect::<Vec<_>>(),
             "finding": self.finding.as_ref().map(|f| serde_json::json!({
                 "run": f.run,
                 "runSeed": f.run_seed,
@@ -346,6 +381,8 @@ pub async fn fuzz(
         total_time: Duration::ZERO,
         finding: None,
         stopped_by_time: false,
+        flaky: Vec::new(),
+        flaky_count: 0,
     };
     for i in 0..o.runs {
         if time_up() {
@@ -364,6 +401,28 @@ pub async fn fuzz(
         let (fails, a, b) = checker.check(&seq, &id).await;
         progress(report.runs);
         if !fails {
+            continue;
+        }
+        // Re-run before shrinking: a failure that does not happen again is reported as flaky,
+        // not shrunk (shrinking would chase noise), and the search goes on.
+        let mut reproduced = false;
+        for _ in 0..o.replays {
+            if checker.check(&seq, &id).await.0 {
+                reproduced = true;
+                break;
+            }
+        }
+        if !reproduced && o.replays > 0 {
+            report.flaky_count += 1;
+            if report.flaky.len() < MAX_FLAKY_KEPT {
+                report.flaky.push(Flaky {
+                    run: i + 1,
+                    run_seed: seed,
+                    target: a,
+                    reference: b,
+                    case: model::case_text(&seq, facts, &id, ""),
+                });
+            }
             continue;
         }
         report.search_time = started.elapsed();
