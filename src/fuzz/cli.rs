@@ -48,6 +48,10 @@ pub struct FuzzArgs {
     /// Timeout of one expectation, in milliseconds (a silent target fails after it).
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub timeout: u64,
+    /// Sequences run at a time (a sequence that sends to every connection runs alone); the
+    /// finding does not depend on it.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -217,6 +221,7 @@ async fn run(a: FuzzArgs) -> Exit {
         runs: a.runs,
         time: a.time,
         max_len: a.max_len.max(1),
+        jobs: a.jobs.max(1),
         ..FuzzOptions::default()
     };
     say!(
