@@ -8,7 +8,7 @@
 //! `conform --cases DIR` replays. With a reference target the property is that both targets
 //! give the same verdict. The properties and why each holds on ASP.NET Core: docs/fuzz.md.
 //!
-//! Memory stays bounded however long a run lasts: one sequence exists at a time, an execution's
+//! Memory stays bounded however long a run lasts: at most `jobs` sequences exist at a time, an execution's
 //! transcript and the client's buffers are capped, and only counters outlive a run.
 
 pub mod cli;
