@@ -662,13 +662,12 @@ impl Builder {
     /// client that has only finished its handshake may miss a send to others made at once. Every
     /// other open client the server has not yet answered is answered once first.
     fn sync_others(&mut self, me: usize) {
-        for i in 0..3 {
+        for (i, name) in NAMES.into_iter().enumerate() {
             let cl = &self.clients[i];
             if i == me || !cl.connected || !cl.open || cl.confirmed {
                 continue;
             }
             let id = self.id(i as u8);
-            let name = NAMES[i];
             self.send(name, &[invoke(Some(&id), "Echo", &[jstr("sync")])], &[]);
             self.expect(
                 name,
