@@ -48,6 +48,10 @@ pub struct FuzzArgs {
     /// Timeout of one expectation, in milliseconds (a silent target fails after it).
     #[arg(long, default_value_t = 3000, value_name = "MS")]
     pub timeout: u64,
+    /// Sequences run at a time (a sequence that sends to every connection runs alone); the
+    /// finding does not depend on it.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub jobs: usize,
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -217,6 +221,7 @@ async fn run(a: FuzzArgs) -> Exit {
         runs: a.runs,
         time: a.time,
         max_len: a.max_len.max(1),
+        jobs: a.jobs.max(1),
         ..FuzzOptions::default()
     };
     say!(
@@ -265,7 +270,7 @@ async fn run(a: FuzzArgs) -> Exit {
         }
         say!("case written to {}", path.display());
     }
-    if report.finding.is_some() {
+    if report.finding.is_some() || report.flaky_count > 0 {
         EXIT_FAIL
     } else {
         EXIT_PASS
@@ -283,6 +288,12 @@ pub fn text(r: &FuzzReport, differential: bool) -> String {
         r.per_minute()
     );
     match &r.finding {
+        None if r.flaky_count > 0 => {
+            out.push_str(&format!(
+                "FLAKY  {rate}: {} failure(s) did not happen again on re-running the sequence (flaky, not reproduced; not shrunk)\n",
+                r.flaky_count
+            ));
+        }
         None => {
             out.push_str(&format!(
                 "PASS  {rate}: no property broken{}{}\n",
@@ -327,6 +338,30 @@ pub fn text(r: &FuzzReport, differential: bool) -> String {
             out.push_str(&format!("  {rate}\n\nThe minimal sequence as a case:\n\n"));
             out.push_str(&f.case);
         }
+    }
+    for f in &r.flaky {
+        out.push_str(&format!(
+            "\nFLAKY  run {} (seed {}): failed once, passed on re-running\n  target: {} {}\n",
+            f.run,
+            r.seed,
+            f.target.verdict.label(),
+            f.target.detail
+        ));
+        if let Some(b) = &f.reference {
+            out.push_str(&format!(
+                "  reference: {} {}\n",
+                b.verdict.label(),
+                b.detail
+            ));
+        }
+        out.push_str("The sequence as a case:\n\n");
+        out.push_str(&f.case);
+    }
+    if r.flaky_count > r.flaky.len() as u64 {
+        out.push_str(&format!(
+            "\n… and {} more flaky failures\n",
+            r.flaky_count - r.flaky.len() as u64
+        ));
     }
     out
 }

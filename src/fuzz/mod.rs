@@ -8,16 +8,18 @@
 //! `conform --cases DIR` replays. With a reference target the property is that both targets
 //! give the same verdict. The properties and why each holds on ASP.NET Core: docs/fuzz.md.
 //!
-//! Memory stays bounded however long a run lasts: one sequence exists at a time, an execution's
+//! Memory stays bounded however long a run lasts: at most `jobs` sequences exist at a time, an execution's
 //! transcript and the client's buffers are capped, and only counters outlive a run.
 
 pub mod cli;
 pub mod model;
 pub mod ops;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use signalr_protocol::{HubProtocol, TransportKind};
@@ -44,6 +46,13 @@ pub struct FuzzOptions {
     pub max_shrink: u32,
     /// Longest shrinking may take (a failure that waits out server timers shrinks slowly).
     pub shrink_time: Duration,
+    /// Re-runs of a failing sequence before shrinking: when none of them fails, the failure is
+    /// reported as flaky (not reproduced) and the search goes on.
+    pub replays: u32,
+    /// Sequences run at a time (each on its own connections; a sequence that sends to every
+    /// connection runs alone). Results are taken in run order, so the finding does not depend
+    /// on it.
+    pub jobs: usize,
 }
 
 impl Default for FuzzOptions {
@@ -55,6 +64,8 @@ impl Default for FuzzOptions {
             max_len: 10,
             max_shrink: 500,
             shrink_time: Duration::from_secs(60),
+            replays: 2,
+            jobs: 4,
         }
     }
 }
@@ -180,6 +191,25 @@ pub struct Finding {
     pub reference: Option<Checked>,
 }
 
+/// A failure that did not happen again when its sequence was re-run (a race in the target or
+/// in the machine's timing: reported, not shrunk).
+#[derive(Debug, Clone)]
+pub struct Flaky {
+    /// Which run (1-based) failed.
+    pub run: u64,
+    /// The seed of that run.
+    pub run_seed: u64,
+    /// Its result on the target (and reference) when it failed.
+    pub target: Checked,
+    /// Its result on the reference, in differential mode.
+    pub reference: Option<Checked>,
+    /// The case as generated (not shrunk).
+    pub case: String,
+}
+
+/// Most flaky failures a report keeps (the rest are only counted).
+pub const MAX_FLAKY_KEPT: usize = 10;
+
 /// The result of a fuzz run.
 #[derive(Debug, Clone)]
 pub struct FuzzReport {
@@ -197,6 +227,10 @@ pub struct FuzzReport {
     pub finding: Option<Finding>,
     /// The run stopped at `--time` before `--runs`.
     pub stopped_by_time: bool,
+    /// Failures that did not reproduce on re-running (the first [`MAX_FLAKY_KEPT`]).
+    pub flaky: Vec<Flaky>,
+    /// How many failures did not reproduce.
+    pub flaky_count: u64,
 }
 
 impl FuzzReport {
@@ -222,7 +256,15 @@ impl FuzzReport {
             "totalSeconds": self.total_time.as_secs_f64(),
             "sequencesPerMinute": self.per_minute(),
             "stoppedByTime": self.stopped_by_time,
-            "passed": self.finding.is_none(),
+            "passed": self.finding.is_none() && self.flaky_count == 0,
+            "flakyCount": self.flaky_count,
+            "flaky": self.flaky.iter().map(|f| serde_json::json!({
+                "run": f.run,
+                "runSeed": f.run_seed,
+                "target": checked(&f.target),
+                "reference": f.reference.as_ref().map(checked),
+                "case": f.case,
+            })).collect::<Vec<_>>(),
             "finding": self.finding.as_ref().map(|f| serde_json::json!({
                 "run": f.run,
                 "runSeed": f.run_seed,
@@ -273,12 +315,14 @@ struct Checker<'a> {
     reference: Option<&'a FuzzTarget>,
     facts: Facts,
     http: reqwest::Client,
-    uid: usize,
+    uid: AtomicUsize,
+    /// Held shared by a sequence, alone by one that sends to every connection (`exclusive`).
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl Checker<'_> {
-    async fn run_on(&mut self, t: &FuzzTarget, text: &str) -> Checked {
-        self.uid += 1;
+    async fn run_on(&self, t: &FuzzTarget, text: &str) -> Checked {
+        let uid = self.uid.fetch_add(1, Ordering::Relaxed) + 1;
         let parsed = cases::parse_file("fuzz", text);
         let execution = parsed.map_err(|e| e.to_string()).and_then(|c| {
             cases::expand(&c)
@@ -288,8 +332,13 @@ impl Checker<'_> {
         });
         match execution {
             Ok(e) => {
-                let o =
-                    runner::run_execution(&e, &t.info, &t.opts, self.http.clone(), self.uid).await;
+                let o = if e.case.exclusive {
+                    let _alone = self.gate.write().await;
+                    runner::run_execution(&e, &t.info, &t.opts, self.http.clone(), uid).await
+                } else {
+                    let _shared = self.gate.read().await;
+                    runner::run_execution(&e, &t.info, &t.opts, self.http.clone(), uid).await
+                };
                 Checked::of(&o)
             }
             Err(e) => Checked {
@@ -300,7 +349,7 @@ impl Checker<'_> {
     }
 
     /// `(fails, on target, on reference)`.
-    async fn check(&mut self, seq: &Sequence, id: &str) -> (bool, Checked, Option<Checked>) {
+    async fn check(&self, seq: &Sequence, id: &str) -> (bool, Checked, Option<Checked>) {
         let text = model::case_text(seq, self.facts, id, "");
         let a = self.run_on(self.target, &text).await;
         match self.reference {
@@ -330,12 +379,13 @@ pub async fn fuzz(
     let facts = Facts {
         sequential: target.facts().sequential && reference.is_none_or(|r| r.facts().sequential),
     };
-    let mut checker = Checker {
+    let checker = Checker {
         target,
         reference,
         facts,
         http: runner::http_client(),
-        uid: 0,
+        uid: AtomicUsize::new(0),
+        gate: tokio::sync::RwLock::new(()),
     };
     let strategy = ops::sequence(&caps, o.max_len);
     let mut report = FuzzReport {
@@ -346,24 +396,67 @@ pub async fn fuzz(
         total_time: Duration::ZERO,
         finding: None,
         stopped_by_time: false,
+        flaky: Vec::new(),
+        flaky_count: 0,
     };
-    for i in 0..o.runs {
-        if time_up() {
-            report.stopped_by_time = true;
-            break;
+    // A window of `jobs` sequences in flight, results taken in run order.
+    let mut in_flight = FuturesOrdered::new();
+    let mut next = 0u64;
+    loop {
+        while in_flight.len() < o.jobs.max(1) && next < o.runs {
+            if time_up() {
+                report.stopped_by_time = true;
+                break;
+            }
+            let i = next;
+            next += 1;
+            let (strategy, checker) = (&strategy, &checker);
+            in_flight.push_back(async move {
+                let seed = run_seed(o.seed, i);
+                let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
+                let tree = strategy.new_tree(&mut runner).ok()?;
+                let seq = tree.current();
+                let id = case_id(o.seed, i + 1);
+                let (fails, a, b) = checker.check(&seq, &id).await;
+                Some((i, seed, tree, seq, id, fails, a, b))
+            });
         }
-        let seed = run_seed(o.seed, i);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
-        let Ok(mut tree) = strategy.new_tree(&mut runner) else {
+        let Some(done) = in_flight.next().await else {
+            break;
+        };
+        let Some((i, seed, mut tree, seq, id, fails, a, b)) = done else {
             continue;
         };
-        let seq = tree.current();
         report.runs += 1;
         report.operations += seq.ops.len() as u64;
-        let id = case_id(o.seed, i + 1);
-        let (fails, a, b) = checker.check(&seq, &id).await;
         progress(report.runs);
         if !fails {
+            continue;
+        }
+        // Later sequences already started finish before anything else runs (their results
+        // are not taken: the first failure in run order is the one reported).
+        while in_flight.next().await.is_some() {}
+        // Re-run before shrinking: a failure that does not happen again is reported as flaky,
+        // not shrunk (shrinking would chase noise), and the search goes on.
+        let mut reproduced = false;
+        for _ in 0..o.replays {
+            if checker.check(&seq, &id).await.0 {
+                reproduced = true;
+                break;
+            }
+        }
+        if !reproduced && o.replays > 0 {
+            report.flaky_count += 1;
+            next = next.min(i + 1);
+            if report.flaky.len() < MAX_FLAKY_KEPT {
+                report.flaky.push(Flaky {
+                    run: i + 1,
+                    run_seed: seed,
+                    target: a,
+                    reference: b,
+                    case: model::case_text(&seq, facts, &id, ""),
+                });
+            }
             continue;
         }
         report.search_time = started.elapsed();

@@ -79,6 +79,9 @@ struct Client {
     armed: bool,
     next_id: u32,
     groups: [bool; 2],
+    /// The server has answered one of its invocations, so it is registered with the hub's
+    /// lifetime manager (receives broadcasts). A handshake response alone does not show that.
+    confirmed: bool,
 }
 
 struct Builder {
@@ -181,6 +184,7 @@ impl Builder {
     }
 
     fn expect(&mut self, name: &str, patterns: &[String]) {
+        self.confirm_if_answered(name, patterns);
         let list = format!(
             "[{}]",
             patterns
@@ -193,6 +197,7 @@ impl Builder {
     }
 
     fn expect_unordered(&mut self, name: &str, patterns: &[String]) {
+        self.confirm_if_answered(name, patterns);
         let list = format!(
             "[{}]",
             patterns
@@ -202,6 +207,16 @@ impl Builder {
                 .join(", ")
         );
         self.step(name, &[("expect_unordered", list)]);
+    }
+
+    /// A Completion for one of the client's invocations shows that the server dispatches its
+    /// messages, which it does only after registering the connection with the lifetime manager.
+    fn confirm_if_answered(&mut self, name: &str, patterns: &[String]) {
+        if patterns.iter().any(|p| p.starts_with(r#"{"type":3,"#)) {
+            if let Some(i) = NAMES.iter().position(|n| *n == name) {
+                self.clients[i].confirmed = true;
+            }
+        }
     }
 
     fn closed(&mut self, c: u8) {
@@ -447,6 +462,7 @@ impl Builder {
                 self.requires.insert("broadcast");
                 self.exclusive = true;
                 let Some(n) = self.ready(*c) else { return };
+                self.sync_others(usize::from(*c.min(&2)));
                 let id = self.id(*c);
                 self.send(
                     n,
@@ -641,6 +657,27 @@ impl Builder {
     /// The caller's void Completion, and `payload` at every open client `to` selects: the
     /// caller's own copy in any order with its Completion (a backplane may deliver it after),
     /// each other recipient's as its next message.
+    /// ASP.NET Core writes the handshake response (`HubConnectionContext.HandshakeAsync`)
+    /// before `HubConnectionHandler` registers the connection with the lifetime manager, so a
+    /// client that has only finished its handshake may miss a send to others made at once. Every
+    /// other open client the server has not yet answered is answered once first.
+    fn sync_others(&mut self, me: usize) {
+        for (i, name) in NAMES.into_iter().enumerate() {
+            let cl = &self.clients[i];
+            if i == me || !cl.connected || !cl.open || cl.confirmed {
+                continue;
+            }
+            let id = self.id(i as u8);
+            self.send(name, &[invoke(Some(&id), "Echo", &[jstr("sync")])], &[]);
+            self.expect(
+                name,
+                &[format!(
+                    r#"{{"type":3,"invocationId":"{id}","result":"sync"}}"#
+                )],
+            );
+        }
+    }
+
     fn deliver(
         &mut self,
         me: usize,
