@@ -217,20 +217,6 @@ mod tests {
             }
         }
     }
-}
-
-/// `cases::parse_file` on one case file (bytes that are not UTF-8 are read lossily, as a file
-/// would be after a failed read is reported): the cases or an error naming the file, never a
-/// panic. What it accepted must load again from the same text (the loader is deterministic).
-pub fn case_file(data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let first = signalr_conform::cases::parse_file("fuzz.toml", &text);
-    let again = signalr_conform::cases::parse_file("fuzz.toml", &text);
-    assert_eq!(
-        first.as_ref().map(Vec::len).map_err(ToString::to_string),
-        again.as_ref().map(Vec::len).map_err(ToString::to_string),
-        "the case loader gave two answers for one text"
-    );
 
     /// The case loader's body on the real case files and on pseudo-random cuts and byte flips
     /// of them (stable Rust, no fuzzer).
@@ -267,4 +253,18 @@ pub fn case_file(data: &[u8]) {
             }
         }
     }
+}
+
+/// `cases::parse_file` on one case file (bytes that are not UTF-8 are read lossily, as a file
+/// would be after a failed read is reported): the cases or an error naming the file, never a
+/// panic. What it accepted must load again from the same text (the loader is deterministic).
+pub fn case_file(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let first = signalr_conform::cases::parse_file("fuzz.toml", &text);
+    let again = signalr_conform::cases::parse_file("fuzz.toml", &text);
+    assert_eq!(
+        first.as_ref().map(Vec::len).map_err(ToString::to_string),
+        again.as_ref().map(Vec::len).map_err(ToString::to_string),
+        "the case loader gave two answers for one text"
+    );
 }
