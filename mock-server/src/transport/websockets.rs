@@ -246,16 +246,22 @@ impl Transport for WebSocketTransport {
             // The peer closed (or vanished) first. tungstenite queued the reply to its Close
             // frame and only writes it on the next flush; without this the client never sees
             // the closing handshake complete (ASP.NET Core answers with `CloseOutputAsync`).
-            let _ = SinkExt::flush(&mut self.ws).await;
+            // Bounded like every send: a client that stopped reading cannot hold the connection.
+            let _ = tokio::time::timeout(self.send_timeout, SinkExt::flush(&mut self.ws)).await;
             return;
         }
-        let _ = self
-            .ws
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::from(self.close_code),
-                reason: Utf8Bytes::from_static(""),
-            })))
-            .await;
+        let close = Message::Close(Some(CloseFrame {
+            code: CloseCode::from(self.close_code),
+            reason: Utf8Bytes::from_static(""),
+        }));
+        if tokio::time::timeout(self.send_timeout, self.ws.send(close))
+            .await
+            .is_err()
+        {
+            // The client stopped reading: abandon the socket (WebSocketsServerTransport aborts).
+            self.closed = true;
+            return;
+        }
         // Wait (bounded) for the client's Close frame so the close is clean on both sides.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
             while let Some(Ok(m)) = self.ws.next().await {
