@@ -213,7 +213,7 @@ pub fn html(r: &RunResult) -> String {
     }
     let mut groups: Vec<(&str, Vec<&Outcome>)> = by_case.into_iter().collect();
     groups.sort_by_key(|(id, os)| {
-        let worst = os.iter().map(|o| rank(o.verdict)).max().unwrap_or(0);
+        let worst = os.iter().map(|o| o.verdict.severity()).max().unwrap_or(0);
         (std::cmp::Reverse(worst), *id)
     });
     if !groups.is_empty() {
@@ -224,7 +224,7 @@ pub fn html(r: &RunResult) -> String {
         let worst = os
             .iter()
             .map(|o| o.verdict)
-            .max_by_key(|v| rank(*v))
+            .max_by_key(|v| v.severity())
             .unwrap_or(Verdict::Pass);
         let open = if matches!(worst, Verdict::Fail | Verdict::Error) {
             " open"
@@ -281,16 +281,4 @@ pub fn html(r: &RunResult) -> String {
     }
     let _ = writeln!(s, "</main><script>{SCRIPT}</script></body></html>");
     s
-}
-
-fn rank(v: Verdict) -> u8 {
-    match v {
-        Verdict::Pass => 0,
-        Verdict::Skipped => 1,
-        Verdict::Unimplemented => 2,
-        Verdict::Informational => 3,
-        Verdict::NonStrict => 4,
-        Verdict::Error => 5,
-        Verdict::Fail => 6,
-    }
 }

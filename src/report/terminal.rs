@@ -134,7 +134,7 @@ pub fn terminal(r: &RunResult, verbose: bool) -> String {
         let worst = outs
             .iter()
             .map(|o| o.verdict)
-            .max_by_key(|v| rank(*v))
+            .max_by_key(|v| v.severity())
             .unwrap_or(Verdict::Pass);
         let name = id.strip_prefix(a).unwrap_or(id).trim_start_matches('/');
         let counts = if outs.len() > 1 {
@@ -192,18 +192,6 @@ pub fn terminal(r: &RunResult, verbose: bool) -> String {
     let _ = writeln!(s);
     s.push_str(&tally(r));
     s
-}
-
-fn rank(v: Verdict) -> u8 {
-    match v {
-        Verdict::Pass => 0,
-        Verdict::Skipped => 1,
-        Verdict::Unimplemented => 2,
-        Verdict::Informational => 3,
-        Verdict::NonStrict => 4,
-        Verdict::Error => 5,
-        Verdict::Fail => 6,
-    }
 }
 
 /// `N cases, M executions: … in X s`.

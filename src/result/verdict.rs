@@ -31,6 +31,20 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// How bad the verdict is, for picking the worst of several (a case's row in a report):
+    /// PASS < SKIPPED < UNIMPLEMENTED < INFORMATIONAL < NON-STRICT < ERROR < FAIL.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Skipped => 1,
+            Verdict::Unimplemented => 2,
+            Verdict::Informational => 3,
+            Verdict::NonStrict => 4,
+            Verdict::Error => 5,
+            Verdict::Fail => 6,
+        }
+    }
+
     /// The label used in reports.
     pub fn label(&self) -> &'static str {
         match self {
