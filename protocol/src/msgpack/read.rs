@@ -53,21 +53,20 @@ fn read_headers(r: &mut Reader<'_>) -> Result<Headers, ProtocolError> {
     Ok(headers)
 }
 
+const BINDING_ERROR: &str = "Error binding arguments. Make sure that the types of the provided values match the types of the hub method being invoked.";
+
 /// Reads the arguments array; `Err(text)` is a binding failure, not a connection error.
 fn read_arguments(r: &mut Reader<'_>) -> Result<Vec<Value>, String> {
     let count = r
         .array_header()
         .map_err(|_| "Reading array length for 'arguments' failed.".to_owned())?;
     let mut args = Vec::with_capacity(count.min(PREALLOC_LIMIT));
-    for i in 0..count {
+    for _ in 0..count {
         match r.value(1) {
             Ok(v) => args.push(v),
-            Err(_) => {
-                return Err(format!(
-                    "Error binding argument {}. Make sure that the types of the provided values match the types of the hub method being invoked.",
-                    i + 1
-                ))
-            }
+            // ASP.NET Core 10 words every binding failure alike (its main branch has since
+            // started to number the argument: "Error binding argument 1. …").
+            Err(_) => return Err(BINDING_ERROR.to_owned()),
         }
     }
     Ok(args)
