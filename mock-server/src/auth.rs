@@ -258,6 +258,8 @@ pub(crate) struct TokenService {
     pub(crate) skip_signature: bool,
     /// Fault `accept-expired-tokens`.
     pub(crate) skip_lifetime: bool,
+    /// Fault `hs256-only`.
+    pub(crate) hs256_only: bool,
 }
 
 fn now() -> i64 {
@@ -301,7 +303,15 @@ impl TokenService {
             settings,
             skip_signature: false,
             skip_lifetime: false,
+            hs256_only: false,
         })
+    }
+
+    /// Fault `wrong-signing-key`: validates with a key tokens are not issued with.
+    pub(crate) fn validate_with_another_key(&mut self) {
+        if let Ok(k) = DecodingKey::from_secret(WRONG_KEY.as_bytes()) {
+            self.hmac = k;
+        }
     }
 
     /// A token for `user` valid for `lifetime_secs`.
@@ -376,6 +386,7 @@ impl TokenService {
         }
         let message = &token.as_bytes()[..h.len() + 1 + p.len()];
         let verified = match alg {
+            "HS384" | "HS512" if self.hs256_only => false,
             "HS256" | "HS384" | "HS512" => {
                 let a = match alg {
                     "HS256" => Algorithm::HS256,
@@ -463,11 +474,7 @@ impl TokenService {
     /// request has no `Authorization` header at all — the `access_token` query parameter (what
     /// the reference app's `JwtBearerEvents.OnMessageReceived` reads on hub paths). Another
     /// scheme, or a bare token without `Bearer `, presents nothing, as for `JwtBearerHandler`.
-    pub(crate) fn from_request(
-        &self,
-        headers: &HeaderMap,
-        query: &[(String, String)],
-    ) -> Presented {
+    pub(crate) fn presented(&self, headers: &HeaderMap, query: &[(String, String)]) -> Presented {
         let header = headers
             .get(axum::http::header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""))
@@ -538,24 +545,24 @@ mod tests {
         let t = s.issue("alice", "me", "you", 60);
         let q = [("access_token".to_owned(), t.clone())];
         assert!(s
-            .from_request(&auth(&format!("Bearer {t}")), &[])
+            .presented(&auth(&format!("Bearer {t}")), &[])
             .user()
             .is_some());
         assert!(s
-            .from_request(&auth(&format!("bearer {t}")), &[])
+            .presented(&auth(&format!("bearer {t}")), &[])
             .user()
             .is_some());
         // ASP.NET Core: 401 `Bearer` for the raw token and for another scheme.
-        assert_eq!(s.from_request(&auth(&t), &[]), Presented::Nothing);
+        assert_eq!(s.presented(&auth(&t), &[]), Presented::Nothing);
         assert_eq!(
-            s.from_request(&auth(&format!("Basic {t}")), &q),
+            s.presented(&auth(&format!("Basic {t}")), &q),
             Presented::Nothing
         );
-        assert!(s.from_request(&HeaderMap::new(), &q).user().is_some());
+        assert!(s.presented(&HeaderMap::new(), &q).user().is_some());
         let mut expired = TokenSpec::new("alice", "me", "you", -3600);
         expired.not_before_secs = -7200;
         let old = s.issue_spec(&expired);
-        let got = s.from_request(&auth(&format!("Bearer {old}")), &q);
+        let got = s.presented(&auth(&format!("Bearer {old}")), &q);
         assert!(matches!(got, Presented::Invalid(TokenError::Expired(_))));
     }
 

@@ -191,10 +191,18 @@ fn token_service(config: &MockConfig, faults: FaultSet) -> Result<TokenService, 
         rsa_public_key_pem,
         issuer: config.jwt_issuer.clone(),
         audience: config.jwt_audience.clone(),
-        clock_skew_secs: i64::try_from(config.jwt_clock_skew_secs).unwrap_or(i64::MAX / 4),
+        clock_skew_secs: if faults.has(Fault::NoClockSkew) {
+            0
+        } else {
+            i64::try_from(config.jwt_clock_skew_secs).unwrap_or(i64::MAX / 4)
+        },
         user_id_claim: config.user_id_claim.clone(),
     })?;
     tokens.skip_signature = faults.has(Fault::SkipTokenSignature);
     tokens.skip_lifetime = faults.has(Fault::AcceptExpiredTokens);
+    tokens.hs256_only = faults.has(Fault::Hs256Only);
+    if faults.has(Fault::WrongSigningKey) {
+        tokens.validate_with_another_key();
+    }
     Ok(tokens)
 }

@@ -11,7 +11,6 @@ use super::file::{ConnectStep, HandshakeSend, OpenStep, PerProtocol, RawStep, Ti
 use super::matcher::Pattern;
 use super::timing::Timing;
 use super::{ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, OpenOpts, TokenStep};
-use crate::client::TokenIn;
 
 /// Text from the case that may hold `${variables}`. Without any, it is parsed at load and the
 /// parsed form is kept; with some, it is parsed once the variables are known.
@@ -497,6 +496,19 @@ fn http_check(h: HttpExpect) -> Result<HttpCheck, String> {
         headers: h.headers,
         save: BTreeMap::new(),
     })
+}
+
+/// Where a client puts its token (`token_in`); the runner maps it to the client's placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenIn {
+    /// As browser clients: the header on negotiate and Long Polling, the query on the
+    /// WebSocket upgrade and the SSE GET.
+    #[default]
+    Browser,
+    /// The Authorization header everywhere.
+    Header,
+    /// The `access_token` query parameter everywhere.
+    Query,
 }
 
 /// `token_in` as written.

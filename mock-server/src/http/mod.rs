@@ -239,12 +239,12 @@ fn presented_token(
     let tokens = &shared.tokens;
     let faults = &shared.faults;
     if faults.has(Fault::IgnoreQueryToken) {
-        return tokens.from_request(headers, &[]);
+        return tokens.presented(headers, &[]);
     }
     if faults.has(Fault::QueryTokenWins) && query.iter().any(|(k, _)| k == "access_token") {
-        return tokens.from_request(&axum::http::HeaderMap::new(), query);
+        return tokens.presented(&axum::http::HeaderMap::new(), query);
     }
-    tokens.from_request(headers, query)
+    tokens.presented(headers, query)
 }
 
 /// The challenge of an `[Authorize]` endpoint: 401, `WWW-Authenticate` as `JwtBearerHandler`

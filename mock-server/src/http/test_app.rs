@@ -165,7 +165,7 @@ pub(crate) async fn contract_redirect(shared: Arc<Shared>, req: Request) -> Resp
         .unwrap_or(1)
         .clamp(1, 10);
     if get("hop").is_some() {
-        let presented = shared.tokens.from_request(req.headers(), &[]);
+        let presented = shared.tokens.presented(req.headers(), &[]);
         let ok =
             matches!(&presented, Presented::Valid(u) if u.name_identifier.as_deref() == Some(user));
         if !ok {

@@ -24,9 +24,9 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Res
     let deadline = Instant::now() + ctx.wait;
     let (transport, protocol) = (ctx.transport, ctx.protocol);
     let s = ctx.new_session(client, token);
-    if token_in != crate::client::TokenIn::Browser {
+    if token_in != crate::cases::step::TokenIn::Browser {
         let t = s.target().access_token.clone();
-        s.set_token(t, token_in);
+        s.set_token(t, super::use_token::placement(token_in));
     }
     let opened = if o.skip_negotiation {
         if transport != TransportKind::WebSockets {
