@@ -834,6 +834,18 @@ async function comboChecks(c) {
             "Failed to invoke 'AdminOnly' because user is unauthorized");
     }, 3 * WAIT_MS);
 
+    if (!c.skipNegotiation) {
+        await check(c, "negotiate redirect chain: the client uses each redirect's accessToken, not its own", async (ctx) => {
+            // /contract/redirect answers {url, accessToken}; every hop after the first refuses
+            // any token but the one the previous hop issued, and the last hop leads to /authhub.
+            const user = unique("redirected");
+            const mine = await contractToken(unique("someone-else"));
+            const conn = await ctx.connect(`/contract/redirect?user=${user}&hops=3`, { accessTokenFactory: () => mine });
+            assert.equal(await within(conn.invoke("GetUserIdentifier"), WAIT_MS, "GetUserIdentifier"), user);
+            assert.equal(await within(conn.invoke("Echo", "through the chain"), WAIT_MS, "Echo"), "through the chain");
+        });
+    }
+
     await check(c, "authorizedhub without a token: start() rejects", async (ctx) => {
         const conn = await ctx.connect("/authorizedhub", { start: false });
         const message = await rejection(conn.start(), "start() without a token");
