@@ -340,3 +340,35 @@ async fn rs256_issuer_and_audience_from_the_config() {
         .expect("refused");
     assert!(err.to_string().contains("jwt_rsa_public_key_file"), "{err}");
 }
+
+#[tokio::test]
+async fn a_far_future_expiry_neither_closes_nor_panics() {
+    let cfg = MockConfig {
+        close_on_authentication_expiration: true,
+        port: 0,
+        ..MockConfig::default()
+    };
+    let key = cfg.jwt_signing_key.clone();
+    let srv = server(cfg).await;
+    // Beyond i64 (read saturated) and beyond what SystemTime represents on some platforms.
+    let claims = serde_json::json!({"sub": "far", "exp": u64::MAX});
+    let t = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let r = negotiate_request(&srv, "authhub", "negotiateVersion=1")
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    let n = NegotiateResponse::parse(r.text().await.unwrap().as_bytes()).unwrap();
+    let q = format!("id={}&access_token={t}", n.connection_token.unwrap());
+    let mut c = Client::open_url(&ws_url(&srv, "authhub", &q)).await;
+    c.handshake(HubProtocol::Json).await;
+    assert_eq!(c.call("GetUserIdentifier", vec![]).await, s("far"));
+    c.expect_silence().await;
+    assert_eq!(c.call("Echo", vec![s("still open")]).await, s("still open"));
+    assert_no_panics();
+}

@@ -122,11 +122,16 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
 /// the clock skew authentication allowed (`HttpConnectionManager` compares
 /// `AuthenticationExpiration` with the current time on its heartbeat).
 fn close_at_expiry(exp: i64, conn: &Arc<ConnHandle>) -> tokio::task::JoinHandle<()> {
-    let at =
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(exp).unwrap_or(0));
-    let wait = at
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
+    // A far-future `exp` (any number a token may carry) waits forever; a past one closes now.
+    let at = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(
+        u64::try_from(exp).unwrap_or(0),
+    ));
+    let wait = match at {
+        Some(at) => at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+        None => std::time::Duration::MAX,
+    };
     let conn = conn.clone();
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
