@@ -6,10 +6,12 @@ use signalr_mock::{MockConfig, MockServer};
 use crate::client::Target;
 use crate::runner::RunOptions;
 
-/// mock-hub's configuration for conform: an ephemeral port and fast timers.
+/// mock-hub's configuration for conform: an ephemeral port, fast timers, and the authorized
+/// hub closing connections whose token expires (so the expiration cases run).
 pub fn mock_config() -> MockConfig {
     MockConfig {
         port: 0,
+        close_on_authentication_expiration: true,
         ..MockConfig::default().fast_timers()
     }
 }
@@ -38,6 +40,7 @@ pub async fn start(config: MockConfig) -> Result<Embedded, StartError> {
         hub_url,
         headers: Vec::new(),
         access_token: None,
+        token_in: Default::default(),
         tls: Default::default(),
     });
     opts.embedded = true;

@@ -299,6 +299,49 @@ fn secrets_appear_in_no_output_format() {
 }
 
 #[test]
+fn auth_tokens_appear_in_no_output_format() {
+    // The auth cases fetch tokens (valid, expired, wrong key, unsigned …), present them in
+    // headers and queries, and save a redirect's accessToken. Against a hub that lets
+    // everyone in, many fail, so their transcripts land in every report; a JWT (its header
+    // `{"alg":…` is `eyJ` in base64url) must not appear in any of them.
+    let dir = temp_dir("auth-secrets");
+    let mut args: Vec<String> = [
+        "--case",
+        "auth/**",
+        "--mock-fault",
+        "anonymous-authorized-hub",
+        "--verbose",
+        "--trace",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(report_args(&dir));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = conform(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let mut outputs = read_reports(&dir);
+    outputs.push(("stdout".into(), text(&o.stdout)));
+    outputs.push(("stderr".into(), text(&o.stderr)));
+    // The requests that carried tokens are in the reports (so the check below can fail) …
+    assert!(
+        outputs[0].1.contains("access_token=<redacted>"),
+        "no token-carrying request in the JSON report"
+    );
+    for (format, t) in &outputs {
+        // … but never a token.
+        assert!(
+            !t.contains("eyJ"),
+            "{format} contains a JWT: …{}…",
+            t.find("eyJ")
+                .map(|i| &t[i.saturating_sub(200)..(i + 50).min(t.len())])
+                .unwrap_or("")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_target_that_answers_nothing_trips_the_circuit_breaker() {
     // Negotiate answers; the transports never say a word.
     let url = target(|method, path| {

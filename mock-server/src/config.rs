@@ -59,8 +59,26 @@ pub struct MockConfig {
     pub max_pending_connections: usize,
     /// WebSocket read buffer per connection (tungstenite allocates it up front).
     pub websocket_read_buffer_size: usize,
-    /// Key for the HS256 tokens of `/generateJwtToken` and `/contract/token`.
+    /// Symmetric key (UTF-8) of the tokens mock-hub issues (`/generateJwtToken`,
+    /// `/contract/token`) and validates (HS256, HS384, HS512).
     pub jwt_signing_key: String,
+
+    // --- Authentication (JwtBearer's `TokenValidationParameters`) and authorization ---
+    /// RSA public key (PEM file) for validating RS256 tokens (`IssuerSigningKey` as an
+    /// `RsaSecurityKey`); none = RS256 tokens are refused.
+    pub jwt_rsa_public_key_file: Option<std::path::PathBuf>,
+    /// `ValidIssuer`; none = the issuer is not validated.
+    pub jwt_issuer: Option<String>,
+    /// `ValidAudience`; none = the audience is not validated.
+    pub jwt_audience: Option<String>,
+    /// `ClockSkew` in seconds (ASP.NET Core: 5 minutes).
+    pub jwt_clock_skew_secs: u64,
+    /// The claim whose value is `Context.UserIdentifier` (JWT names such as `sub` are mapped
+    /// as ASP.NET Core maps them); default: the name identifier, as `DefaultUserIdProvider`.
+    pub user_id_claim: String,
+    /// `CloseOnAuthenticationExpiration` on the authorized hub (`/authhub`): a connection is
+    /// closed when the token it connected with expires.
+    pub close_on_authentication_expiration: bool,
     /// Deliberately broken behaviours (see `mock-hub --fault list`).
     pub faults: Vec<Fault>,
     /// Legal variations of behaviour the protocol leaves open (see `mock-hub --list-variations`).
@@ -92,6 +110,12 @@ impl Default for MockConfig {
             websocket_read_buffer_size: 2048,
             jwt_signing_key: "signalr-conform mock-hub development key; never use in production"
                 .to_owned(),
+            jwt_rsa_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_clock_skew_secs: 300,
+            user_id_claim: crate::auth::NAME_IDENTIFIER.to_owned(),
+            close_on_authentication_expiration: false,
             faults: Vec::new(),
             variations: Vec::new(),
         }

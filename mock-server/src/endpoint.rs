@@ -30,6 +30,8 @@ pub(crate) struct Endpoint {
     pub(crate) transports: Vec<TransportKind>,
     /// `[Authorize]` on the hub: negotiate and transports need a valid token.
     pub(crate) require_auth: bool,
+    /// `CloseOnAuthenticationExpiration` on this endpoint.
+    pub(crate) close_on_auth_expiration: bool,
     /// Belongs to the TestHub app (cookies on negotiate, 204 for every OPTIONS).
     pub(crate) test_app: bool,
 }

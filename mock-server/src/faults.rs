@@ -104,6 +104,33 @@ faults! {
     SsePlainHeaders = "sse-plain-headers",
     /// Ends a poll that waited out the poll timeout with 204 (connection gone) instead of an empty 200.
     PollTimeout204 = "poll-timeout-204",
+    // Authentication and authorization (the authorized hub, tokens, redirects).
+    /// The authorized hub (`/authhub`) lets anonymous requests in: no 401 anywhere.
+    AnonymousAuthorizedHub = "anonymous-authorized-hub",
+    /// The authorized hub checks the token on negotiate only: transport requests need none.
+    AuthNegotiateOnly = "auth-negotiate-only",
+    /// Every 401 says only `WWW-Authenticate: Bearer` (no error, no error description).
+    BareAuthChallenge = "bare-auth-challenge",
+    /// Token lifetimes are not validated: expired and not-yet-valid tokens are accepted.
+    AcceptExpiredTokens = "accept-expired-tokens",
+    /// Token signatures are not checked: `alg: none` and tokens signed with another key pass.
+    SkipTokenSignature = "skip-token-signature",
+    /// The `access_token` query parameter is read even when an Authorization header is present, and wins.
+    QueryTokenWins = "query-token-wins",
+    /// The `access_token` query parameter is never read.
+    IgnoreQueryToken = "ignore-query-token",
+    /// Per-method roles and policies are not checked: any authenticated user may call them.
+    IgnoreMethodPolicies = "ignore-method-policies",
+    /// `CloseOnAuthenticationExpiration` is not enforced: connections outlive their token.
+    NoAuthExpirationClose = "no-auth-expiration-close",
+    /// Negotiate redirects of the contract carry no `accessToken`.
+    RedirectWithoutToken = "redirect-without-token",
+    /// Tokens are validated with another key than the one they are issued with: every token is refused.
+    WrongSigningKey = "wrong-signing-key",
+    /// Token lifetimes are validated without clock skew.
+    NoClockSkew = "no-clock-skew",
+    /// Only HS256 signatures are accepted (HS384/HS512 made with the key are refused).
+    Hs256Only = "hs256-only",
 }
 
 impl std::fmt::Display for Fault {

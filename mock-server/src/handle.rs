@@ -62,11 +62,7 @@ impl ConnHandle {
         max_queued: usize,
     ) -> (Arc<Self>, UnboundedReceiver<Bytes>) {
         let (tx, rx) = futures_channel::mpsc::unbounded();
-        let user_id = who
-            .request
-            .user
-            .as_ref()
-            .and_then(|u| u.name_identifier.clone());
+        let user_id = who.request.user.as_ref().and_then(|u| u.user_id.clone());
         let handle = Arc::new(Self {
             connection_id: who.connection_id,
             transport: who.transport,

@@ -125,6 +125,22 @@ pub struct HubMethod {
     pub handler: Handler,
     /// Whether it carries `[Authorize]` (the caller needs a user).
     pub authorize: bool,
+    /// `[Authorize(Roles = "a,b")]`: the caller needs one of these roles (empty = any user).
+    pub roles: Vec<String>,
+    /// `[Authorize(Policy = …)]` with `RequireClaim(type, value)`: claims the caller needs.
+    pub claims: Vec<(String, String)>,
+}
+
+impl HubMethod {
+    /// Whether `user` may call it (`DefaultHubDispatcher.IsHubMethodAuthorized`).
+    pub fn allows(&self, user: Option<&crate::auth::User>) -> bool {
+        if !self.authorize {
+            return true;
+        }
+        let Some(u) = user else { return false };
+        (self.roles.is_empty() || self.roles.iter().any(|r| u.in_role(r)))
+            && self.claims.iter().all(|(t, v)| u.has_claim(t, v))
+    }
 }
 
 impl HubMethod {
@@ -222,6 +238,8 @@ impl Hub {
                 params: params.to_vec(),
                 handler,
                 authorize: false,
+                roles: Vec::new(),
+                claims: Vec::new(),
             }),
         );
         self
@@ -271,6 +289,27 @@ impl Hub {
     pub fn authorize(&mut self, name: &str) -> &mut Self {
         if let Some(m) = self.methods.get_mut(&name.to_ascii_lowercase()) {
             Arc::make_mut(m).authorize = true;
+        }
+        self
+    }
+
+    /// Marks method `name` as `[Authorize(Roles = "…")]`: the caller needs one of `roles`.
+    pub fn authorize_roles(&mut self, name: &str, roles: &[&str]) -> &mut Self {
+        if let Some(m) = self.methods.get_mut(&name.to_ascii_lowercase()) {
+            let m = Arc::make_mut(m);
+            m.authorize = true;
+            m.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        }
+        self
+    }
+
+    /// Marks method `name` as `[Authorize(Policy = …)]` for a policy that requires the claim
+    /// `claim_type` with `value`.
+    pub fn authorize_claim(&mut self, name: &str, claim_type: &str, value: &str) -> &mut Self {
+        if let Some(m) = self.methods.get_mut(&name.to_ascii_lowercase()) {
+            let m = Arc::make_mut(m);
+            m.authorize = true;
+            m.claims.push((claim_type.to_owned(), value.to_owned()));
         }
         self
     }

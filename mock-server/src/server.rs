@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::TokenService;
+use crate::auth::{AuthSettings, TokenService};
 use crate::config::MockConfig;
-use crate::faults::FaultSet;
+use crate::faults::{Fault, FaultSet};
 use crate::http::connections::ConnectionManager;
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
@@ -62,7 +62,7 @@ impl ServerBuilder {
         let faults = FaultSet::new(&config.faults);
         let shutdown = CancellationToken::new();
         let endpoints = crate::hubs::endpoints(&config, faults, hubs);
-        let tokens = TokenService::new(&config.jwt_signing_key)
+        let tokens = token_service(&config, faults)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let shared = Arc::new(Shared {
             tokens,
@@ -173,4 +173,36 @@ fn spawn_sweeper(shared: Arc<Shared>) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// The token validator as the config describes it (the key files read here).
+fn token_service(config: &MockConfig, faults: FaultSet) -> Result<TokenService, String> {
+    let rsa_public_key_pem = match &config.jwt_rsa_public_key_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            format!(
+                "jwt_rsa_public_key_file {}: cannot read it: {e}",
+                path.display()
+            )
+        })?),
+        None => None,
+    };
+    let mut tokens = TokenService::new(AuthSettings {
+        signing_key: config.jwt_signing_key.clone(),
+        rsa_public_key_pem,
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        clock_skew_secs: if faults.has(Fault::NoClockSkew) {
+            0
+        } else {
+            i64::try_from(config.jwt_clock_skew_secs).unwrap_or(i64::MAX / 4)
+        },
+        user_id_claim: config.user_id_claim.clone(),
+    })?;
+    tokens.skip_signature = faults.has(Fault::SkipTokenSignature);
+    tokens.skip_lifetime = faults.has(Fault::AcceptExpiredTokens);
+    tokens.hs256_only = faults.has(Fault::Hs256Only);
+    if faults.has(Fault::WrongSigningKey) {
+        tokens.validate_with_another_key();
+    }
+    Ok(tokens)
 }

@@ -1,7 +1,8 @@
 //! Interop with the official JavaScript client: runs `tests/interop/node/interop.js`
 //! (`@microsoft/signalr` + `@microsoft/signalr-protocol-msgpack`, versions pinned in its
-//! package.json) under Node against an in-process mock-hub, over WebSockets, with JSON and
-//! MessagePack, with and without negotiation.
+//! package.json) under Node against an in-process mock-hub, over every transport, with JSON and
+//! MessagePack, with and without negotiation; accessTokenFactory on every transport, including a
+//! refreshed token after the server closed a connection whose token expired.
 //!
 //! Needs `node` (20+) on PATH (or `NODE=/path/to/node`) and the npm packages installed once:
 //!
@@ -82,7 +83,11 @@ async fn start(config: MockConfig) -> MockServer {
 /// The official client passes every check against mock-hub.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_js_client_against_mock_hub() {
-    let server = start(MockConfig::default().fast_timers()).await;
+    let server = start(MockConfig {
+        close_on_authentication_expiration: true,
+        ..MockConfig::default().fast_timers()
+    })
+    .await;
     let run = run_interop(&server, &[]).await;
     server.shutdown().await;
     println!("{}", run.output);

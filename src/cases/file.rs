@@ -49,6 +49,8 @@ pub(super) struct RawCase {
     pub(super) default_tier_waits: Option<TimingText>,
     #[serde(default = "yes")]
     pub(super) auto_connect: bool,
+    #[serde(default)]
+    pub(super) hub: super::Hub,
     #[serde(rename = "step", default)]
     pub(super) steps: Vec<RawStep>,
 }
@@ -164,6 +166,8 @@ pub(super) struct RawStep {
     pub(super) expect_ping: Option<bool>,
     pub(super) close: Option<String>,
     pub(super) wait: Option<TimingText>,
+    pub(super) token: Option<super::TokenStep>,
+    pub(super) use_token: Option<String>,
 
     // Options.
     pub(super) within: Option<TimingText>,
@@ -173,6 +177,7 @@ pub(super) struct RawStep {
     pub(super) save: BTreeMap<String, String>,
     pub(super) skip_unmatched: bool,
     pub(super) repeat: Option<String>,
+    pub(super) token_in: Option<String>,
 }
 
 /// The action fields, in the order a step's error lists them.
@@ -196,6 +201,8 @@ const ACTIONS: &[&str] = &[
     "expect_ping",
     "close",
     "wait",
+    "token",
+    "use_token",
 ];
 
 impl RawStep {
@@ -221,6 +228,8 @@ impl RawStep {
             self.expect_ping.is_some(),
             self.close.is_some(),
             self.wait.is_some(),
+            self.token.is_some(),
+            self.use_token.is_some(),
         ];
         ACTIONS
             .iter()

@@ -90,6 +90,34 @@ pub struct ConnectOpts {
     pub skip_negotiation: bool,
     /// Handshake version (default 1).
     pub handshake_version: Option<i32>,
+    /// Present this token (usually `${var}` saved by a `token` step) instead of a user's.
+    pub token: Option<String>,
+    /// Where the token goes: `browser` (default), `header` or `query` (see `use_token`).
+    pub token_in: Option<String>,
+}
+
+/// A `token` step: a token from the contract's `/contract/token` (contract 1.1 parameters),
+/// saved in a variable.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenStep {
+    /// The variable it is saved in (`${save}`; `${save.expires}` / `${save.notBefore}` hold its
+    /// `exp` / `nbf` as ASP.NET Core writes dates in its error descriptions).
+    pub save: String,
+    /// Its user (name identifier).
+    pub user: String,
+    /// `exp` = now + this many seconds (negative: already expired); default 3600.
+    pub lifetime_seconds: Option<i64>,
+    /// `nbf` = now + this many seconds; default -1.
+    pub not_before_seconds: Option<i64>,
+    /// `HS256` (default), `HS384`, `HS512` or `none`.
+    pub alg: Option<String>,
+    /// Signed with a key the server does not have.
+    pub wrong_key: bool,
+    /// `role` claims.
+    pub roles: Vec<String>,
+    /// The `level` claim.
+    pub level: Option<String>,
 }
 
 /// An HTTP request relative to the hub URL.
@@ -156,6 +184,17 @@ pub struct HandshakeExpect {
     pub then_closed: Option<bool>,
 }
 
+/// Which of the contract's hubs a case's clients talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hub {
+    /// The conformance hub (the target URL).
+    #[default]
+    Conformance,
+    /// The authorized hub next to it (`authhub`, contract 1.1); needs `authorized-hub`.
+    Authorized,
+}
+
 /// One case, validated.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -194,6 +233,8 @@ pub struct Case {
     pub default_tier_waits: Option<Timing>,
     /// Connect client `a` before the first step.
     pub auto_connect: bool,
+    /// The hub its clients talk to.
+    pub hub: Hub,
     /// Steps.
     pub steps: Vec<Step>,
     /// Where it was loaded from.
@@ -222,6 +263,7 @@ pub const BUILTIN_CAPABILITIES: &[&str] = &[
     "default-message-size-limit",
     "message-size-limit",
     "describe",
+    "close-on-auth-expiration",
 ];
 
 impl Case {
@@ -273,6 +315,9 @@ impl Case {
         if default_tier_waits.is_some() && waits.is_none() {
             return Err("default_tier_waits goes with waits".into());
         }
+        if raw.hub == Hub::Authorized && !raw.requires.iter().any(|r| r == "authorized-hub") {
+            return Err("hub = \"authorized\" needs requires = [\"authorized-hub\", …]".into());
+        }
         let steps = raw
             .steps
             .into_iter()
@@ -297,6 +342,7 @@ impl Case {
             waits,
             default_tier_waits,
             auto_connect: raw.auto_connect,
+            hub: raw.hub,
             steps,
             source: source.to_owned(),
         })
@@ -478,6 +524,16 @@ expect = '{"type":6}'
     }
 
     #[test]
+    fn the_authorized_hub_needs_its_capability() {
+        let text = "[[case]]\nid = \"a/b\"\ntitle = \"t\"\nrequirement = \"r\"\nlevel = \"MUST\"\nreference = \"x\"\nhub = \"authorized\"\n[[case.step]]\nexpect_ping = true\n";
+        let e = parse_file("t.toml", text).unwrap_err().to_string();
+        assert!(e.contains("needs requires = [\"authorized-hub\""), "{e}");
+        let ok = text.replace("hub = ", "requires = [\"authorized-hub\"]\nhub = ");
+        let c = parse_file("t.toml", &ok).unwrap();
+        assert_eq!(c[0].hub, Hub::Authorized);
+    }
+
+    #[test]
     fn steps_are_checked_at_load() {
         for (step, want) in [
             (
@@ -506,6 +562,34 @@ expect = '{"type":6}'
             (
                 "websocket_close_code = 1000\nexpect_ping = true",
                 "step 2: websocket_close_code goes with",
+            ),
+            (
+                "use_token = \"x\"\ntoken_in = \"cookie\"",
+                "step 2: token_in must be 'browser', 'header' or 'query'",
+            ),
+            (
+                "token_in = \"query\"\nexpect_ping = true",
+                "step 2: token_in goes with use_token",
+            ),
+            (
+                "connect = { token = \"t\", token_in = \"both\" }",
+                "step 2: token_in must be",
+            ),
+            (
+                "connect = { token = \"t\", user = \"u\" }",
+                "step 2: connect takes a user or a token",
+            ),
+            (
+                "token = { save = \"\", user = \"u\" }",
+                "step 2: token needs save",
+            ),
+            (
+                "token = { save = \"t\", user = \"u\", alg = \"RS256\" }",
+                "step 2: token alg must be",
+            ),
+            (
+                "save = { x = \"y\" }\nexpect_ping = true",
+                "step 2: save goes with expect or expect_http",
             ),
         ] {
             let e = load_error(step);

@@ -10,7 +10,7 @@ use signalr_protocol::{HubMessage, HubProtocol};
 use super::file::{ConnectStep, HandshakeSend, OpenStep, PerProtocol, RawStep, TimingText};
 use super::matcher::Pattern;
 use super::timing::Timing;
-use super::{ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, OpenOpts};
+use super::{ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, OpenOpts, TokenStep};
 
 /// Text from the case that may hold `${variables}`. Without any, it is parsed at load and the
 /// parsed form is kept; with some, it is parsed once the variables are known.
@@ -131,6 +131,8 @@ pub struct HttpCheck {
     pub content_type: Option<String>,
     /// Headers that must be present with these values (`"*"` = any, `"!"` = absent).
     pub headers: BTreeMap<String, String>,
+    /// Values of the JSON body to save: variable → path (`save` on the step).
+    pub save: BTreeMap<String, String>,
 }
 
 /// What a step does.
@@ -221,6 +223,15 @@ pub enum Action {
     CloseEmptyFrame,
     /// Wait this long.
     Wait(Timing),
+    /// Get a token from the contract's `/contract/token` and save it.
+    Token(TokenStep),
+    /// Present this token from now on (empty: none), placed as `token_in` says.
+    UseToken {
+        /// The token (may hold variables).
+        token: String,
+        /// Where it goes.
+        token_in: TokenIn,
+    },
 }
 
 impl Action {
@@ -246,6 +257,8 @@ impl Action {
             Action::ExpectPing => "expect_ping",
             Action::Close { .. } | Action::CloseEmptyFrame => "close",
             Action::Wait(_) => "wait",
+            Action::Token(_) => "token",
+            Action::UseToken { .. } => "use_token",
         }
     }
 }
@@ -320,11 +333,30 @@ impl Step {
             (None, Some(at)) => Chunks::At(at.clone()),
             (None, None) => Chunks::Whole,
         };
+        if s.token_in.is_some() && s.use_token.is_none() {
+            return Err("token_in goes with use_token (connect takes its own token_in)".into());
+        }
+        if !s.save.is_empty() && s.expect.is_none() && s.expect_http.is_none() {
+            return Err("save goes with expect or expect_http".into());
+        }
         let action = if let Some(c) = s.connect {
-            Action::Connect(match c {
+            let o = match c {
                 ConnectStep::Flag(_) => ConnectOpts::default(),
                 ConnectStep::Opts(o) => o,
-            })
+            };
+            token_in(o.token_in.as_deref())?;
+            if o.token.is_some() && o.user.is_some() {
+                return Err("connect takes a user or a token, not both".into());
+            }
+            Action::Connect(o)
+        } else if let Some(t) = s.token {
+            check_token_step(&t)?;
+            Action::Token(t)
+        } else if let Some(t) = s.use_token {
+            Action::UseToken {
+                token: t,
+                token_in: token_in(s.token_in.as_deref())?,
+            }
         } else if let Some(q) = s.negotiate {
             Action::Negotiate(q)
         } else if let Some(o) = s.open {
@@ -390,7 +422,9 @@ impl Step {
         } else if let Some(h) = s.expect_handshake {
             Action::ExpectHandshake(handshake_check(h)?)
         } else if let Some(h) = s.expect_http {
-            Action::ExpectHttp(http_check(h)?)
+            let mut check = http_check(h)?;
+            check.save = s.save;
+            Action::ExpectHttp(check)
         } else if let Some(c) = s.expect_close {
             Action::ExpectClose {
                 pattern: ByProtocol::from_text(&c, pattern)?,
@@ -460,5 +494,50 @@ fn http_check(h: HttpExpect) -> Result<HttpCheck, String> {
         body_json: h.body_json.as_deref().map(pattern).transpose()?,
         content_type: h.content_type,
         headers: h.headers,
+        save: BTreeMap::new(),
     })
+}
+
+/// Where a client puts its token (`token_in`); the runner maps it to the client's placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenIn {
+    /// As browser clients: the header on negotiate and Long Polling, the query on the
+    /// WebSocket upgrade and the SSE GET.
+    #[default]
+    Browser,
+    /// The Authorization header everywhere.
+    Header,
+    /// The `access_token` query parameter everywhere.
+    Query,
+}
+
+/// `token_in` as written.
+pub fn token_in(t: Option<&str>) -> Result<TokenIn, String> {
+    match t {
+        None | Some("browser") => Ok(TokenIn::Browser),
+        Some("header") => Ok(TokenIn::Header),
+        Some("query") => Ok(TokenIn::Query),
+        Some(other) => Err(format!(
+            "token_in must be 'browser', 'header' or 'query', not '{other}'"
+        )),
+    }
+}
+
+fn check_token_step(t: &TokenStep) -> Result<(), String> {
+    let name_ok = !t.save.is_empty()
+        && t.save
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !name_ok {
+        return Err("token needs save = \"<variable name>\" (letters, digits, _ and -)".into());
+    }
+    if t.user.is_empty() {
+        return Err("token needs a user".into());
+    }
+    match t.alg.as_deref() {
+        None | Some("HS256" | "HS384" | "HS512" | "none") => Ok(()),
+        Some(a) => Err(format!(
+            "token alg must be HS256, HS384, HS512 or none, not '{a}'"
+        )),
+    }
 }

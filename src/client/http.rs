@@ -120,11 +120,12 @@ impl Http {
                 }
             ),
         );
+        let url = with_query_token(&self.target, url);
         let mut req = self.client.request(method, url);
         for (k, v) in &self.target.headers {
             req = req.header(k, v);
         }
-        if let Some(t) = &self.target.access_token {
+        if let Some(t) = self.target.bearer(false) {
             req = req.bearer_auth(t);
         }
         for (k, v) in headers {
@@ -190,6 +191,17 @@ impl Http {
         self.record(r.clone());
         Ok(r)
     }
+}
+
+/// `url` with the target's `access_token` query parameter when the token goes in the query
+/// (and the URL does not carry one already).
+pub(crate) fn with_query_token(target: &Target, mut url: reqwest::Url) -> reqwest::Url {
+    if let Some(t) = target.query_token(false) {
+        if !url.query_pairs().any(|(k, _)| k == "access_token") {
+            url.query_pairs_mut().append_pair("access_token", t);
+        }
+    }
+    url
 }
 
 /// Response headers as (lower-case name, value) pairs; a non-UTF-8 value is shown lossily.

@@ -30,7 +30,7 @@ use tokio::time::Instant;
 pub use error::{Blame, ClientError, OpenError, RecvError};
 pub use http::HttpResult;
 pub use signalr_protocol::TransportKind;
-pub use target::{Target, Tls};
+pub use target::{Target, Tls, TokenIn};
 pub use transcript::Transcript;
 pub use transport::CloseInfo;
 pub use wire::{budget_in_use, Chunking, FrameKind, MAX_RECEIVE, RECEIVE_BUDGET};
@@ -122,6 +122,19 @@ impl Session {
     /// The target.
     pub fn target(&self) -> &Target {
         &self.http.target
+    }
+
+    /// From now on, present `token` (none: no token) placed as `token_in` says: on every
+    /// request this session makes, a Long Polling transport already open excepted (its polls
+    /// keep what they started with).
+    pub fn set_token(&mut self, token: Option<String>, token_in: TokenIn) {
+        if let Some(t) = &token {
+            self.transcript.secret(t);
+        }
+        let mut target = (*self.http.target).clone();
+        target.access_token = token;
+        target.token_in = token_in;
+        self.http.target = Arc::new(target);
     }
 
     /// The last HTTP exchange (negotiate, an explicit request, a send, a refused transport).

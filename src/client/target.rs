@@ -7,10 +7,26 @@ pub struct Target {
     pub hub_url: reqwest::Url,
     /// Extra headers for every request.
     pub headers: Vec<(String, String)>,
-    /// A bearer token for every request (header for HTTP, `access_token` for WS/SSE).
+    /// A bearer token for every request (placed as `token_in` says).
     pub access_token: Option<String>,
+    /// Where the token goes.
+    pub token_in: TokenIn,
     /// How HTTPS certificates are checked (`--insecure`, `--ca-cert`).
     pub tls: Tls,
+}
+
+/// Where a client puts its bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenIn {
+    /// As the browser clients do: `Authorization: Bearer` on negotiate, POSTs, polls and
+    /// DELETE; the `access_token` query parameter on the WebSocket upgrade and the SSE GET
+    /// (browsers cannot set headers on those).
+    #[default]
+    Browser,
+    /// `Authorization: Bearer` on every request, the WebSocket upgrade and SSE GET included.
+    Header,
+    /// The `access_token` query parameter on every request, no header.
+    Query,
 }
 
 /// How HTTPS certificates of the target are checked.
@@ -64,8 +80,30 @@ impl Target {
             hub_url,
             headers,
             access_token: token,
+            token_in: TokenIn::default(),
             tls: Tls::default(),
         })
+    }
+
+    /// The token for an `Authorization: Bearer` header; `stream_open` = the WebSocket upgrade
+    /// or the SSE GET.
+    pub(crate) fn bearer(&self, stream_open: bool) -> Option<&str> {
+        let t = self.access_token.as_deref()?;
+        match self.token_in {
+            TokenIn::Header => Some(t),
+            TokenIn::Browser => (!stream_open).then_some(t),
+            TokenIn::Query => None,
+        }
+    }
+
+    /// The token for the `access_token` query parameter; `stream_open` as for [`Target::bearer`].
+    pub(crate) fn query_token(&self, stream_open: bool) -> Option<&str> {
+        let t = self.access_token.as_deref()?;
+        match self.token_in {
+            TokenIn::Query => Some(t),
+            TokenIn::Browser => stream_open.then_some(t),
+            TokenIn::Header => None,
+        }
     }
 
     /// A URL relative to the hub URL: `suffix` appended to its path, then `query`.

@@ -20,6 +20,9 @@ use crate::cases::{Execution, Step};
 use crate::client::{Blame, ClientError, RecvError, Session, Transcript, TransportKind};
 
 /// A template's value (parsed at load or now) and its text after substitution.
+/// The contract's authorized hub, next to the conformance hub (contract 1.1).
+pub const AUTHORIZED_HUB: &str = "authhub";
+
 pub(super) type Resolved<'t, T> = (Cow<'t, T>, Cow<'t, str>);
 
 /// One execution in progress.
@@ -316,7 +319,10 @@ impl<'a> Ctx<'a> {
     pub(super) fn session_factory(&self) -> impl Fn(&str, Option<String>) -> Session {
         let (http, transcript) = (self.http.clone(), self.transcript.clone());
         let (transport, protocol) = (self.transport, self.protocol);
-        let (target, timeout) = (self.opts.target.clone(), self.opts.request_timeout());
+        let (mut target, timeout) = (self.opts.target.clone(), self.opts.request_timeout());
+        if self.exec.case.hub == crate::cases::Hub::Authorized {
+            target.hub_url = target.sibling_url(AUTHORIZED_HUB);
+        }
         move |name, token| {
             let mut t = target.clone();
             if token.is_some() {

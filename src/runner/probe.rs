@@ -30,6 +30,8 @@ pub struct TargetInfo {
     pub detailed_errors: bool,
     /// Stateful reconnect enabled.
     pub stateful_reconnect: bool,
+    /// `CloseOnAuthenticationExpiration` on the authorized hub (contract 1.1).
+    pub close_on_auth_expiration: bool,
     /// `MaximumParallelInvocationsPerClient` (1 unless declared).
     pub max_parallel_invocations: u64,
     /// `MaximumReceiveMessageSize` (`None` = unlimited; 32768 unless declared).
@@ -91,6 +93,12 @@ impl TargetInfo {
                 .stateful_reconnect
                 .then_some(())
                 .ok_or_else(|| "the target does not allow stateful reconnect".to_owned()),
+            "close-on-auth-expiration" => self
+                .close_on_auth_expiration
+                .then_some(())
+                .ok_or_else(|| {
+                    "the target's authorized hub does not close connections when their token expires (closeOnAuthenticationExpiration)".to_owned()
+                }),
             "sequential-invocations" => (self.max_parallel_invocations <= 1)
                 .then_some(())
                 .ok_or_else(|| {
@@ -300,6 +308,10 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                     .unwrap_or(false);
                 info.stateful_reconnect = d
                     .get("statefulReconnect", false)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                info.close_on_auth_expiration = d
+                    .get("closeOnAuthenticationExpiration", false)
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
                 info.max_parallel_invocations = d

@@ -10,7 +10,8 @@ use signalr_mock::{Fault, MockConfig, MockServer, Variation};
 /// A fully featured ASP.NET Core SignalR hub server for tests.
 ///
 /// Serves the conformance hub at /conformance and the hubs of Microsoft's TypeScript client
-/// functional tests (/testhub, /testhub-nowebsockets, /authorizedhub, /uncreatable, /echo …).
+/// functional tests (/testhub, /testhub-nowebsockets, /authorizedhub, /uncreatable, /echo …),
+/// and the contract's authorized hub at /authhub.
 #[derive(Parser, Debug)]
 #[command(name = "mock-hub", version)]
 struct Args {
@@ -38,6 +39,27 @@ struct Args {
     /// Short timers for tests: 1 s keep-alive, 3 s client timeout, 2 s handshake timeout
     #[arg(long)]
     fast_timers: bool,
+    /// Symmetric key for issued tokens and for validating HS256/HS384/HS512 tokens
+    #[arg(long, value_name = "KEY")]
+    jwt_key: Option<String>,
+    /// RSA public key (PEM file) for validating RS256 tokens
+    #[arg(long, value_name = "FILE")]
+    jwt_rsa_public_key: Option<PathBuf>,
+    /// Validate the token issuer (`iss`) against this
+    #[arg(long, value_name = "ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Validate the token audience (`aud`) against this
+    #[arg(long, value_name = "AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Clock skew allowed when validating token lifetimes, in seconds [default: 300]
+    #[arg(long, value_name = "SECONDS")]
+    jwt_clock_skew: Option<u64>,
+    /// Claim whose value is the user id (Context.UserIdentifier) [default: the name identifier]
+    #[arg(long, value_name = "CLAIM")]
+    user_id_claim: Option<String>,
+    /// CloseOnAuthenticationExpiration on /authhub: close a connection when its token expires
+    #[arg(long)]
+    close_on_auth_expiration: bool,
 }
 
 #[tokio::main]
@@ -89,6 +111,27 @@ async fn main() -> ExitCode {
     }
     if args.fast_timers {
         config = config.fast_timers();
+    }
+    if let Some(k) = args.jwt_key {
+        config.jwt_signing_key = k;
+    }
+    if let Some(f) = args.jwt_rsa_public_key {
+        config.jwt_rsa_public_key_file = Some(f);
+    }
+    if let Some(i) = args.jwt_issuer {
+        config.jwt_issuer = Some(i);
+    }
+    if let Some(a) = args.jwt_audience {
+        config.jwt_audience = Some(a);
+    }
+    if let Some(s) = args.jwt_clock_skew {
+        config.jwt_clock_skew_secs = s;
+    }
+    if let Some(c) = args.user_id_claim {
+        config.user_id_claim = c;
+    }
+    if args.close_on_auth_expiration {
+        config.close_on_authentication_expiration = true;
     }
     for name in &args.faults {
         match name.parse::<Fault>() {

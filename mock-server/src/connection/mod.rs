@@ -39,6 +39,9 @@ pub(crate) struct ConnectionSetup {
     pub(crate) hub: Arc<Hub>,
     pub(crate) lifetime: Arc<HubLifetime>,
     pub(crate) shared: Arc<Shared>,
+    /// `HttpConnectionDispatcherOptions.CloseOnAuthenticationExpiration`: close the connection
+    /// when the token it connected with expires.
+    pub(crate) close_on_auth_expiration: bool,
 }
 
 /// Runs a hub connection to its end.
@@ -62,6 +65,11 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         return;
     };
 
+    let expires = if setup.close_on_auth_expiration {
+        setup.request.user.as_ref().and_then(|u| u.expires)
+    } else {
+        None
+    };
     let (conn, mut rx) = ConnHandle::new(
         Identity {
             connection_id: setup.connection_id,
@@ -95,12 +103,38 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         client_timeout_armed: false,
     };
     setup.lifetime.add(conn.clone());
+    let expiry = expires.map(|exp| close_at_expiry(exp, &conn));
 
     let reason = match session.dispatcher.on_connected() {
         Err(e) => CloseReason::OnConnected(e),
         Ok(()) => session.run_loop(&mut t, &mut rx, cfg).await,
     };
+    if let Some(task) = expiry {
+        task.abort();
+    }
     // A reason recorded by someone else (abort, overflow, shutdown) wins.
     let reason = conn.take_reason().unwrap_or(reason);
     session.finish(&mut t, &mut rx, reason).await;
+}
+
+/// With `CloseOnAuthenticationExpiration`, a task that ends the connection gracefully (Close
+/// `allowReconnect: true`, as `RequestClose`) when the token's `exp` passes — `exp` itself, not
+/// the clock skew authentication allowed (`HttpConnectionManager` compares
+/// `AuthenticationExpiration` with the current time on its heartbeat).
+fn close_at_expiry(exp: i64, conn: &Arc<ConnHandle>) -> tokio::task::JoinHandle<()> {
+    // A far-future `exp` (any number a token may carry) waits forever; a past one closes now.
+    let at = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(
+        u64::try_from(exp).unwrap_or(0),
+    ));
+    let wait = match at {
+        Some(at) => at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+        None => std::time::Duration::MAX,
+    };
+    let conn = conn.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        conn.end(CloseReason::ServerRequest);
+    })
 }

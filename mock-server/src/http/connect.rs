@@ -357,6 +357,8 @@ async fn run_endpoint<T: Transport>(
                     hub: hub.clone(),
                     lifetime: lifetime.clone(),
                     shared: shared.clone(),
+                    close_on_auth_expiration: ep.close_on_auth_expiration
+                        && !shared.faults.has(Fault::NoAuthExpirationClose),
                 },
             )
             .await

@@ -16,6 +16,7 @@ use axum::Router;
 use futures_util::future::BoxFuture;
 use signalr_protocol::negotiate::parse_query_pairs;
 
+use crate::auth::Presented;
 use crate::faults::Fault;
 use crate::request::{owned_headers, RequestInfo};
 use crate::shared::Shared;
@@ -88,6 +89,12 @@ const ROUTES: &[Route] = &[
         matching: Match::Exact(Method::GET),
         test_app: false,
         handler: |s, r| Box::pin(test_app::contract_token(s, r)),
+    },
+    Route {
+        path: "/contract/redirect",
+        matching: Match::Segment,
+        test_app: false,
+        handler: |s, r| Box::pin(test_app::contract_redirect(s, r)),
     },
     Route {
         path: "/clientresult",
@@ -193,13 +200,15 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
     };
     let query_str = req.uri().query().unwrap_or("");
     let query = parse_query_pairs(query_str);
-    let user = shared.tokens.user_from_request(req.headers(), &query);
-    if ep.require_auth && user.is_none() {
-        let mut r = StatusCode::UNAUTHORIZED.into_response();
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
+    let presented = presented_token(&shared, req.headers(), &query);
+    let faults = &shared.faults;
+    let checked = ep.require_auth
+        && !faults.has(Fault::AnonymousAuthorizedHub)
+        && (is_negotiate || !faults.has(Fault::AuthNegotiateOnly));
+    if checked && !matches!(presented, Presented::Valid(_)) {
+        return unauthorized(&shared, &presented);
     }
+    let user = presented.user();
     if is_negotiate {
         return if req.method() == Method::POST || shared.faults.has(Fault::NegotiateAnyMethod) {
             negotiate::negotiate(&shared, &ep, query_str)
@@ -218,4 +227,37 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
         user,
     };
     connect::transport_request(shared, ep, req, info).await
+}
+
+/// The token a request presents, as the JwtBearer handler and the app's `OnMessageReceived`
+/// (the `access_token` query parameter when no Authorization header is present) find it.
+fn presented_token(
+    shared: &Shared,
+    headers: &axum::http::HeaderMap,
+    query: &[(String, String)],
+) -> Presented {
+    let tokens = &shared.tokens;
+    let faults = &shared.faults;
+    if faults.has(Fault::IgnoreQueryToken) {
+        return tokens.presented(headers, &[]);
+    }
+    if faults.has(Fault::QueryTokenWins) && query.iter().any(|(k, _)| k == "access_token") {
+        return tokens.presented(&axum::http::HeaderMap::new(), query);
+    }
+    tokens.presented(headers, query)
+}
+
+/// The challenge of an `[Authorize]` endpoint: 401, `WWW-Authenticate` as `JwtBearerHandler`
+/// writes it, an empty body.
+pub(crate) fn unauthorized(shared: &Shared, presented: &Presented) -> Response {
+    let challenge = if shared.faults.has(Fault::BareAuthChallenge) {
+        "Bearer".to_owned()
+    } else {
+        presented.challenge()
+    };
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
 }

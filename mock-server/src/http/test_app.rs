@@ -1,6 +1,7 @@
 //! The extra endpoints of the apps mock-hub imitates: the TestHub app of Microsoft's functional
 //! tests (`/echoredirect`, `/redirect`, `/bad-negotiate`, `/generateJwtToken`,
-//! `/clientresult/{id}`) and the conformance contract's `/contract/token`.
+//! `/clientresult/{id}`) and the conformance contract's `/contract/token` and
+//! `/contract/redirect`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,8 +13,11 @@ use signalr_protocol::negotiate::parse_query_pairs;
 use signalr_protocol::Value;
 
 use super::response::{bare, text};
+use crate::auth::{Presented, TokenSpec};
 use crate::error::ClientResultError;
+use crate::faults::Fault;
 use crate::shared::Shared;
+use jsonwebtoken::Algorithm;
 
 fn query_value(req: &Request, name: &str) -> Option<String> {
     parse_query_pairs(req.uri().query().unwrap_or(""))
@@ -65,18 +69,132 @@ pub(crate) async fn generate_jwt_token(shared: Arc<Shared>, _: Request) -> Respo
     )
 }
 
-/// `GET /contract/token?user=…`: a token for that user (the conformance contract).
+/// `GET /contract/token?user=…`: a token for that user (the conformance contract). Contract
+/// 1.1 parameters shape it: `lifetimeSeconds` (default 3600; negative = already expired),
+/// `notBeforeSeconds` (default -1), `alg` (`HS256` default, `HS384`, `HS512`, `none`),
+/// `wrongKey=true` (signed with a key the server does not have), `role` (repeatable) and
+/// `level` (claims for the authorized hub's policies).
 pub(crate) async fn contract_token(shared: Arc<Shared>, req: Request) -> Response {
-    let Some(user) = query_value(&req, "user") else {
+    let pairs = parse_query_pairs(req.uri().query().unwrap_or(""));
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(user) = get("user") else {
         return text(
             StatusCode::BAD_REQUEST,
             "The 'user' query parameter is required.",
         );
     };
-    shared
-        .tokens
-        .issue(&user, "signalr-conform", "signalr-conform", 3600)
-        .into_response()
+    let mut spec = TokenSpec::new(user, "signalr-conform", "signalr-conform", 3600);
+    let seconds = |name: &str, default: i64| match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| n.unsigned_abs() <= 10 * 365 * 86_400)
+            .ok_or_else(|| {
+                format!(
+                    "The '{name}' query parameter must be a number of seconds (at most ten years)."
+                )
+            }),
+    };
+    match (
+        seconds("lifetimeSeconds", 3600),
+        seconds("notBeforeSeconds", -1),
+    ) {
+        (Ok(l), Ok(n)) => {
+            spec.lifetime_secs = l;
+            spec.not_before_secs = n;
+        }
+        (Err(e), _) | (_, Err(e)) => return text(StatusCode::BAD_REQUEST, &e),
+    }
+    spec.alg = match get("alg").unwrap_or("HS256") {
+        "HS256" => Some(Algorithm::HS256),
+        "HS384" => Some(Algorithm::HS384),
+        "HS512" => Some(Algorithm::HS512),
+        "none" => None,
+        _ => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "The 'alg' query parameter must be HS256, HS384, HS512 or none.",
+            )
+        }
+    };
+    spec.wrong_key = get("wrongKey") == Some("true");
+    spec.roles = pairs
+        .iter()
+        .filter(|(k, _)| k == "role")
+        .map(|(_, v)| v.clone())
+        .collect();
+    spec.level = get("level").map(str::to_owned);
+    shared.tokens.issue_spec(&spec).into_response()
+}
+
+/// `POST /contract/redirect/negotiate?user=U&hops=N` (contract 1.1): a negotiate redirect as
+/// Azure SignalR issues them, `{"url":…,"accessToken":…}`, with a token for `U`. With `hops` >
+/// 1 it redirects to itself with `hops` one less (a chain); the last hop sends the client to
+/// the authorized hub. Every hop after the first (`hop` in the query) requires the token the
+/// previous hop issued (a valid bearer token for `U`): a client that keeps its own token is
+/// refused with 401.
+pub(crate) async fn contract_redirect(shared: Arc<Shared>, req: Request) -> Response {
+    let path = req.uri().path().to_ascii_lowercase();
+    if path != "/contract/redirect/negotiate" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if req.method() != axum::http::Method::POST {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "");
+    }
+    let pairs = parse_query_pairs(req.uri().query().unwrap_or(""));
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(user) = get("user") else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "The 'user' query parameter is required.",
+        );
+    };
+    let hops = get("hops")
+        .and_then(|h| h.parse::<u32>().ok())
+        .unwrap_or(1)
+        .clamp(1, 10);
+    if get("hop").is_some() {
+        let presented = shared.tokens.presented(req.headers(), &[]);
+        let ok =
+            matches!(&presented, Presented::Valid(u) if u.name_identifier.as_deref() == Some(user));
+        if !ok {
+            return super::unauthorized(&shared, &presented);
+        }
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let enc = signalr_protocol::negotiate::percent_encode;
+    let url = if hops > 1 {
+        format!(
+            "http://{host}/contract/redirect?user={}&hops={}&hop={hops}",
+            enc(user),
+            hops - 1
+        )
+    } else {
+        format!("http://{host}/authhub")
+    };
+    let mut body = serde_json::json!({ "url": url });
+    if !shared.faults.has(Fault::RedirectWithoutToken) {
+        let token = shared
+            .tokens
+            .issue(user, "signalr-conform", "signalr-conform", 3600);
+        body["accessToken"] = serde_json::Value::String(token);
+    }
+    super::response::json(body.to_string())
 }
 
 /// `GET /clientresult/{id}`: asks that TestHub connection for `Result()` and answers with it.

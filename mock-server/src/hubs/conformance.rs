@@ -8,12 +8,13 @@ use futures_util::stream::{self, StreamExt};
 use signalr_protocol::{HubMessage, Value};
 
 use super::helpers::{arg_int, arg_str, arg_strings, p};
+use crate::call::Call;
 use crate::config::MockConfig;
 use crate::error::HubError;
 use crate::hub::{Hub, Param, ParamType as T};
 
 /// Version of `fixtures/contract/CONTRACT.md` this hub implements.
-pub(crate) const CONTRACT_VERSION: &str = "1.0";
+pub(crate) const CONTRACT_VERSION: &str = "1.1";
 
 /// Optional features a target may lack; `Describe` lists what this one has.
 pub(crate) const FEATURES: &[&str] = &[
@@ -31,6 +32,7 @@ pub(crate) const FEATURES: &[&str] = &[
     "identity",
     "authorize",
     "fail-on-connect",
+    "authorized-hub",
 ];
 
 fn describe(cfg: &MockConfig) -> Value {
@@ -75,6 +77,11 @@ fn describe(cfg: &MockConfig) -> Value {
         (
             "statefulReconnect",
             Value::Bool(cfg.allow_stateful_reconnects),
+        ),
+        // Contract 1.1, authentication: the authorized hub's options.
+        (
+            "closeOnAuthenticationExpiration",
+            Value::Bool(cfg.close_on_authentication_expiration),
         ),
     ];
     Value::Map(
@@ -464,4 +471,22 @@ fn timeout_arg(a: &[Value], i: usize) -> Option<Duration> {
         ms if ms > 0 => Some(Duration::from_millis(ms as u64)),
         _ => None,
     }
+}
+
+/// The contract's authorized hub (`/authhub`, contract 1.1): the conformance hub behind
+/// `[Authorize]`, plus `AdminOnly` (`[Authorize(Roles = "admin")]`) and `GoldOnly`
+/// (`[Authorize(Policy = "Gold")]`, a policy requiring the claim `level` = `gold`), each
+/// returning the caller's user identifier.
+pub(crate) fn authorized_hub(cfg: &MockConfig) -> Hub {
+    let mut h = hub(cfg);
+    fn user_id(call: &Call, _: Vec<Value>) -> Result<crate::hub::Reply, HubError> {
+        Ok(Some(
+            call.user_identifier().map_or(Value::Null, Value::string),
+        ))
+    }
+    h.sync("AdminOnly", &[], user_id);
+    h.authorize_roles("AdminOnly", &["admin"]);
+    h.sync("GoldOnly", &[], user_id);
+    h.authorize_claim("GoldOnly", "level", "gold");
+    h
 }

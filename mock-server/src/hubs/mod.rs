@@ -51,6 +51,7 @@ pub(crate) fn endpoints(
             kind: EndpointKind::Hub { hub, lifetime },
             transports: supported(transports),
             require_auth: auth,
+            close_on_auth_expiration: false,
             test_app,
         })
     };
@@ -63,6 +64,17 @@ pub(crate) fn endpoints(
             false,
             false,
         ),
+        Arc::new(Endpoint {
+            path: "/authhub".to_owned(),
+            kind: EndpointKind::Hub {
+                hub: Arc::new(conformance::authorized_hub(config)),
+                lifetime: Arc::new(HubLifetime::new(faults, variations)),
+            },
+            transports: supported(&all),
+            require_auth: true,
+            close_on_auth_expiration: config.close_on_authentication_expiration,
+            test_app: false,
+        }),
         hub(
             "/testhub",
             test_hub.clone(),
@@ -100,6 +112,7 @@ pub(crate) fn endpoints(
             kind: EndpointKind::Echo,
             transports: supported(&all),
             require_auth: false,
+            close_on_auth_expiration: false,
             test_app: true,
         }),
     ];

@@ -44,7 +44,7 @@ async fn poll(http: Http, url: reqwest::Url, tx: mpsc::Sender<Incoming>) {
         for (k, v) in &http.target.headers {
             req = req.header(k, v);
         }
-        if let Some(t) = &http.target.access_token {
+        if let Some(t) = http.target.bearer(false) {
             req = req.bearer_auth(t);
         }
         let resp = match req.send().await {

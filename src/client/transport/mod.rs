@@ -122,10 +122,13 @@ pub(crate) async fn open(
 ) -> Result<Opened, OpenError> {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let mut query = query.to_owned();
-    if let (Some(t), TransportKind::WebSockets | TransportKind::ServerSentEvents) =
-        (&http.target.access_token, kind)
-    {
-        // Browsers cannot set headers on these: clients put the token in the query.
+    let stream_open = matches!(
+        kind,
+        TransportKind::WebSockets | TransportKind::ServerSentEvents
+    );
+    if let Some(t) = http.target.query_token(stream_open) {
+        // Browsers cannot set headers on the upgrade and the event stream: clients put the
+        // token in the query.
         if !query.is_empty() {
             query.push('&');
         }

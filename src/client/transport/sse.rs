@@ -40,6 +40,9 @@ pub(super) async fn open(
     for (k, v) in &http.target.headers {
         req = req.header(k, v);
     }
+    if let Some(t) = http.target.bearer(true) {
+        req = req.bearer_auth(t);
+    }
     let resp = match tokio::time::timeout(http.timeout, req.send()).await {
         Ok(r) => {
             r.map_err(|e| OpenError::SseRequest(crate::client::error::describe_request_error(&e)))?

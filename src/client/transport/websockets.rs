@@ -50,6 +50,14 @@ pub(super) async fn open(
             req.headers_mut().append(name, value);
         }
     }
+    if let Some(t) = http.target.bearer(true) {
+        if let Ok(value) = format!("Bearer {t}").parse::<HeaderValue>() {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::header::AUTHORIZATION,
+                value,
+            );
+        }
+    }
     let connected = match tokio::time::timeout(
         http.timeout,
         tokio_tungstenite::connect_async_with_config(req, Some(ws_config()), false),

@@ -9,10 +9,12 @@ use crate::runner::context::Ctx;
 use crate::runner::outcome::StepError;
 
 pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Result<(), StepError> {
-    let token = match &o.user {
-        Some(u) => Some(user_token(ctx, u).await?),
-        None => None,
+    let token = match (&o.user, &o.token) {
+        (Some(u), _) => Some(user_token(ctx, u).await?),
+        (None, Some(t)) => Some(ctx.subst(t)?).filter(|t| !t.is_empty()),
+        (None, None) => None,
     };
+    let token_in = crate::cases::step::token_in(o.token_in.as_deref()).map_err(StepError::Error)?;
     let extra = match &o.query {
         Some(q) => ctx.subst(q)?,
         None => String::new(),
@@ -22,6 +24,10 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Res
     let deadline = Instant::now() + ctx.wait;
     let (transport, protocol) = (ctx.transport, ctx.protocol);
     let s = ctx.new_session(client, token);
+    if token_in != crate::cases::step::TokenIn::Browser {
+        let t = s.target().access_token.clone();
+        s.set_token(t, super::use_token::placement(token_in));
+    }
     let opened = if o.skip_negotiation {
         if transport != TransportKind::WebSockets {
             return Err(StepError::Error(

@@ -70,6 +70,27 @@ pub(super) fn run(ctx: &mut Ctx<'_>, client: &str, h: &HttpCheck) -> Result<(), 
             return Err(ctx.fail(text, format!("{shown} ({why})")));
         }
     }
+    if !h.save.is_empty() {
+        let actual = signalr_protocol::json::parse_value(&r.body).map_err(|e| {
+            ctx.fail(
+                "a JSON body to save values from",
+                format!("{shown} (not JSON: {e})"),
+            )
+        })?;
+        for (var, path) in &h.save {
+            let v = crate::cases::matcher::lookup(&actual, path)
+                .ok_or_else(|| ctx.fail(format!("a JSON body with '{path}'"), shown.clone()))?;
+            let s = match v {
+                signalr_protocol::Value::String(s) => s.clone(),
+                other => signalr_protocol::json::value_to_string(other),
+            };
+            // A saved value may be a token (a redirect's accessToken): never shown.
+            if path.to_ascii_lowercase().contains("token") {
+                ctx.transcript.secret(&s);
+            }
+            ctx.vars.insert(var.clone(), s);
+        }
+    }
     Ok(())
 }
 

@@ -19,6 +19,8 @@ mod http;
 mod negotiate;
 mod open;
 mod send;
+mod token;
+mod use_token;
 mod wait;
 
 use super::context::Ctx;
@@ -130,6 +132,8 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
         Action::Close { graceful } => close::run(ctx, client, *graceful).await,
         Action::CloseEmptyFrame => close::empty_frame(ctx, client).await,
         Action::Wait(t) => wait::run(ctx, t).await,
+        Action::Token(t) => token::run(ctx, t).await,
+        Action::UseToken { token, token_in } => use_token::run(ctx, client, token, *token_in),
     }
 }
 

@@ -10,7 +10,8 @@
 // is 1 if any check failed, 2 on a usage error.
 //
 // Hubs used (see mock-server/src/hubs/): /testhub and /authorizedhub (the TestHub app of
-// Microsoft's TypeScript client functional tests) and /conformance (fixtures/contract).
+// Microsoft's TypeScript client functional tests), /conformance and /authhub (fixtures/contract;
+// /authhub needs the server to close connections whose token expires).
 
 "use strict";
 
@@ -802,6 +803,48 @@ async function comboChecks(c) {
         await within(conn.stop(), WAIT_MS, "stop()");
         assert.equal(await within(conn.closed, WAIT_MS, "onclose"), undefined, "onclose error");
     });
+
+    await check(c, "authhub: accessTokenFactory, and a refreshed token after the token expires and the client reconnects", async (ctx) => {
+        // The contract's authorized hub closes a connection when its token expires (mock-hub
+        // with close_on_authentication_expiration): Close {allowReconnect: true}, upon which the
+        // client reconnects and must ask accessTokenFactory again, using the fresh token.
+        const prefix = unique("refresh");
+        const short = (await httpGet(`/contract/token?user=${prefix}-1&lifetimeSeconds=3`, "short-lived token")).body;
+        const fresh = await contractToken(`${prefix}-2`);
+        let phase = 1;
+        const calls = { 1: 0, 2: 0 };
+        const factory = () => {
+            calls[phase]++;
+            return Promise.resolve(phase === 1 ? short : fresh);
+        };
+        const conn = await ctx.connect("/authhub", { accessTokenFactory: factory, reconnect: true });
+        const reconnecting = new Promise((resolve) => conn.onreconnecting((e) => {
+            phase = 2;
+            resolve(e);
+        }));
+        const reconnected = new Promise((resolve) => conn.onreconnected(() => resolve()));
+        assert.ok(calls[1] >= 1, "accessTokenFactory was not called to connect");
+        assert.equal(await within(conn.invoke("GetUserIdentifier"), WAIT_MS, "GetUserIdentifier"), `${prefix}-1`);
+        const error = await within(reconnecting, WAIT_MS, "onreconnecting when the token expires");
+        assert.equal(error, undefined, `onreconnecting error: ${error && error.message}`);
+        await within(reconnected, WAIT_MS, "onreconnected");
+        assert.ok(calls[2] >= 1, "accessTokenFactory was not asked again for the reconnect");
+        assert.equal(await within(conn.invoke("GetUserIdentifier"), WAIT_MS, "GetUserIdentifier after reconnect"), `${prefix}-2`);
+        assert.equal(await rejection(conn.invoke("AdminOnly"), "AdminOnly without the role"),
+            "Failed to invoke 'AdminOnly' because user is unauthorized");
+    }, 3 * WAIT_MS);
+
+    if (!c.skipNegotiation) {
+        await check(c, "negotiate redirect chain: the client uses each redirect's accessToken, not its own", async (ctx) => {
+            // /contract/redirect answers {url, accessToken}; every hop after the first refuses
+            // any token but the one the previous hop issued, and the last hop leads to /authhub.
+            const user = unique("redirected");
+            const mine = await contractToken(unique("someone-else"));
+            const conn = await ctx.connect(`/contract/redirect?user=${user}&hops=3`, { accessTokenFactory: () => mine });
+            assert.equal(await within(conn.invoke("GetUserIdentifier"), WAIT_MS, "GetUserIdentifier"), user);
+            assert.equal(await within(conn.invoke("Echo", "through the chain"), WAIT_MS, "Echo"), "through the chain");
+        });
+    }
 
     await check(c, "authorizedhub without a token: start() rejects", async (ctx) => {
         const conn = await ctx.connect("/authorizedhub", { start: false });

@@ -1,0 +1,121 @@
+//! `token`: a token from the contract's `/contract/token` (contract 1.1 parameters: lifetime,
+//! not-before, algorithm, wrong key, roles, level), saved in a variable and registered as a
+//! secret so that no transcript or report shows it. `${name.expires}` and `${name.notBefore}`
+//! hold its `exp` and `nbf` as ASP.NET Core writes them in `WWW-Authenticate` error
+//! descriptions (`MM/dd/yyyy HH:mm:ss`, UTC).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::cases::TokenStep;
+use crate::runner::context::Ctx;
+use crate::runner::outcome::StepError;
+
+pub(super) async fn run(ctx: &mut Ctx<'_>, t: &TokenStep) -> Result<(), StepError> {
+    let user = ctx.subst(&t.user)?;
+    let mut url = ctx.opts.target.sibling_url("contract/token");
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("user", &user);
+        if let Some(s) = t.lifetime_seconds {
+            q.append_pair("lifetimeSeconds", &s.to_string());
+        }
+        if let Some(s) = t.not_before_seconds {
+            q.append_pair("notBeforeSeconds", &s.to_string());
+        }
+        if let Some(a) = &t.alg {
+            q.append_pair("alg", a);
+        }
+        if t.wrong_key {
+            q.append_pair("wrongKey", "true");
+        }
+        for r in &t.roles {
+            q.append_pair("role", r);
+        }
+        if let Some(l) = &t.level {
+            q.append_pair("level", l);
+        }
+    }
+    let mut fetch = ctx.session_factory()("token", None);
+    let r = match fetch.http_token(url).await {
+        Ok(r) => r,
+        Err(e) => return Err(ctx.client_failure("a token", e)),
+    };
+    if r.status != 200 || r.body.is_empty() {
+        return Err(StepError::Error(format!(
+            "could not get a token for user '{user}' from the contract's /contract/token endpoint (HTTP {})",
+            r.status
+        )));
+    }
+    let token = r.text().trim().to_owned();
+    ctx.transcript.secret(&token);
+    let claims = claims(&token);
+    let date = |k: &str| {
+        claims
+            .as_ref()
+            .and_then(|c| c.get(k))
+            .and_then(serde_json::Value::as_i64)
+            .map(invariant_date)
+            .unwrap_or_default()
+    };
+    ctx.vars.insert(format!("{}.expires", t.save), date("exp"));
+    ctx.vars
+        .insert(format!("{}.notBefore", t.save), date("nbf"));
+    ctx.vars.insert(t.save.clone(), token);
+    Ok(())
+}
+
+/// The payload of a JWT, if it is one.
+fn claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// A UTC time as .NET's `DateTime.ToString(CultureInfo.InvariantCulture)` writes it.
+fn invariant_date(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{month:02}/{day:02}/{year:04} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_as_dotnet_writes_them() {
+        assert_eq!(invariant_date(1_796_287_529), "12/03/2026 08:45:29");
+        assert_eq!(invariant_date(951_782_400), "02/29/2000 00:00:00");
+        assert_eq!(invariant_date(0), "01/01/1970 00:00:00");
+    }
+
+    #[test]
+    fn claims_of_a_jwt_and_of_garbage() {
+        let t = format!(
+            "x.{}.y",
+            URL_SAFE_NO_PAD.encode(br#"{"exp":1796287529,"sub":"a"}"#)
+        );
+        assert_eq!(claims(&t).unwrap()["exp"], 1_796_287_529);
+        assert!(claims("abc").is_none());
+        assert!(claims("a.!!!.b").is_none());
+    }
+}
