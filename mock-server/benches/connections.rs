@@ -81,7 +81,7 @@ async fn main() {
     println!("  mock-hub RSS before:      {rss_before} KiB");
     println!("  mock-hub RSS after:       {rss_after} KiB");
     println!(
-        "  mock-hub RSS/connection:  {:.0} bytes ({:.1} KB)   target ≤ 15 KB",
+        "  mock-hub RSS/connection:  {:.0} bytes ({:.1} KB)   target ≤ 5 KB",
         per_conn,
         per_conn / 1000.0
     );

@@ -57,7 +57,8 @@ pub struct MockConfig {
     pub max_queued_bytes_per_connection: usize,
     /// Negotiated connections that have not connected yet, at most (beyond: 429).
     pub max_pending_connections: usize,
-    /// WebSocket read buffer per connection (tungstenite allocates it up front).
+    /// Bytes read from a WebSocket at a time, at most (256 to 16384; into a buffer on the
+    /// reading thread's stack: no connection keeps a read buffer).
     pub websocket_read_buffer_size: usize,
     /// Symmetric key (UTF-8) of the tokens mock-hub issues (`/generateJwtToken`,
     /// `/contract/token`) and validates (HS256, HS384, HS512).

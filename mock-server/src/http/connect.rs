@@ -367,13 +367,19 @@ async fn run_endpoint<T: Transport>(
     }
 }
 
-/// `EchoConnectionHandler`: every byte back, as text (the transport's default format).
+/// `EchoConnectionHandler`: every byte back, as text (the transport's default format), or as
+/// binary when the bytes are not UTF-8 (a WebSocket text frame cannot carry them; the other
+/// transports send bytes whatever the format).
 async fn echo<T: Transport>(mut t: T, shared: &Shared) {
     loop {
         tokio::select! {
             ev = t.recv() => match ev {
                 Received::Data(b) => {
-                    if t.send(b, TransferFormat::Text).await.is_err() {
+                    let format = match std::str::from_utf8(&b) {
+                        Ok(_) => TransferFormat::Text,
+                        Err(_) => TransferFormat::Binary,
+                    };
+                    if t.send(b, format).await.is_err() {
                         break;
                     }
                 }

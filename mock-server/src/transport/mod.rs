@@ -12,6 +12,7 @@ use signalr_protocol::TransferFormat;
 pub(crate) mod long_polling;
 pub(crate) mod sse;
 pub(crate) mod websockets;
+mod ws_frames;
 
 use signalr_protocol::TransportKind;
 

@@ -29,7 +29,7 @@ const fn ends_run(b: u8) -> bool {
 /// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
 #[inline]
 pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
-    scan::position(bytes, from, ends_run)
+    scan::position_by_mask(bytes, from, ends_run)
 }
 
 /// The value of each byte as a hex digit (either case, as serde_json reads `\u`), or -1.
