@@ -18,7 +18,7 @@ use signalr_protocol::negotiate::parse_query_pairs;
 
 use crate::auth::Presented;
 use crate::faults::Fault;
-use crate::request::{RequestHeaders, RequestInfo};
+use crate::request::{owned_headers, RequestInfo};
 use crate::shared::Shared;
 use crate::variations::Variation;
 
@@ -223,7 +223,7 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
     let info = RequestInfo {
         path: req.uri().path().to_owned(),
         query,
-        headers: RequestHeaders::from(req.headers()),
+        headers: owned_headers(req.headers()),
         user,
     };
     connect::transport_request(shared, ep, req, info).await
