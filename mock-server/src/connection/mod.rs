@@ -95,6 +95,8 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         client_timeout_armed: false,
     };
     setup.lifetime.add(conn.clone());
+    // With a backplane, its channels are subscribed before the first message is read.
+    setup.lifetime.backplane_barrier().await;
 
     let reason = match session.dispatcher.on_connected() {
         Err(e) => CloseReason::OnConnected(e),
