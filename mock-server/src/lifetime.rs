@@ -12,7 +12,7 @@ use signalr_protocol::{HubMessage, HubProtocol, Value};
 use tokio::sync::oneshot;
 
 use crate::backplane::format::{GroupAction, Invocation};
-use crate::backplane::Backplane;
+use crate::backplane::{Backplane, LocalHub};
 use crate::error::{ClientResultError, HubError};
 use crate::faults::{Fault, FaultSet};
 use crate::handle::ConnHandle;
@@ -596,41 +596,6 @@ impl HubLifetime {
         (id, rx)
     }
 
-    /// Registers a client result `invocation_id` that `connection_id` owes.
-    pub(crate) fn expect_result(
-        &self,
-        connection_id: &str,
-        invocation_id: &str,
-    ) -> oneshot::Receiver<Result<Value, ClientResultError>> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut p) = self.pending.lock() {
-            p.insert(
-                invocation_id.to_owned(),
-                PendingResult {
-                    connection_id: connection_id.to_owned(),
-                    tx,
-                },
-            );
-        }
-        rx
-    }
-
-    /// A client result that came back from another node.
-    pub(crate) fn complete_remote_result(
-        &self,
-        invocation_id: &str,
-        result: Result<Value, ClientResultError>,
-    ) {
-        let r = self
-            .pending
-            .lock()
-            .ok()
-            .and_then(|mut p| p.remove(invocation_id));
-        if let Some(r) = r {
-            let _ = r.tx.send(result);
-        }
-    }
-
     fn deliver_serialized(
         &self,
         targets: impl IntoIterator<Item = Arc<ConnHandle>>,
@@ -652,28 +617,75 @@ impl HubLifetime {
             }
         }
     }
+}
 
-    /// An invocation from the `all` channel.
-    pub(crate) fn deliver_remote_all(&self, inv: &Invocation) {
+/// What the backplane hands back: deliveries of what Redis brought, group commands, results.
+impl LocalHub for HubLifetime {
+    fn deliver_all(&self, inv: &Invocation) {
         let targets = self.all_except(&[]);
         self.deliver_serialized(targets, inv);
     }
 
-    /// An invocation from a connection's channel.
-    pub(crate) fn deliver_remote_connection(&self, id: &str, inv: &Invocation) {
+    fn deliver_connection(&self, id: &str, inv: &Invocation) {
         self.deliver_serialized(self.connection(id), inv);
     }
 
-    /// An invocation from a group's channel.
-    pub(crate) fn deliver_remote_group(&self, group: &str, inv: &Invocation) {
+    fn deliver_group(&self, group: &str, inv: &Invocation) {
         let members = self.group_members(group);
         self.deliver_serialized(members.iter().filter_map(|id| self.connection(id)), inv);
     }
 
-    /// An invocation from a user's channel.
-    pub(crate) fn deliver_remote_user(&self, user: &str, inv: &Invocation) {
+    fn deliver_user(&self, user: &str, inv: &Invocation) {
         let ids = self.user_connections(user);
         self.deliver_serialized(ids.iter().filter_map(|id| self.connection(id)), inv);
+    }
+
+    fn protocol_of(&self, connection_id: &str) -> Option<HubProtocol> {
+        self.connection(connection_id).map(|c| c.protocol)
+    }
+
+    fn apply_group_command(&self, action: GroupAction, connection_id: &str, group: &str) -> bool {
+        if !self.is_connected(connection_id) {
+            return false;
+        }
+        match action {
+            GroupAction::Add => self.add_to_group(connection_id, group),
+            GroupAction::Remove => self.remove_from_group(connection_id, group),
+        }
+        true
+    }
+
+    fn expect_result(
+        &self,
+        connection_id: &str,
+        invocation_id: &str,
+    ) -> oneshot::Receiver<Result<Value, ClientResultError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(
+                invocation_id.to_owned(),
+                PendingResult {
+                    connection_id: connection_id.to_owned(),
+                    tx,
+                },
+            );
+        }
+        rx
+    }
+
+    fn complete_remote_result(
+        &self,
+        invocation_id: &str,
+        result: Result<Value, ClientResultError>,
+    ) {
+        let r = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(invocation_id));
+        if let Some(r) = r {
+            let _ = r.tx.send(result);
+        }
     }
 }
 

@@ -116,7 +116,9 @@ fn attach_backplanes(
             prefix: config.redis_prefix.clone(),
             hub_name,
         };
-        let bp = crate::backplane::Backplane::start(&settings, lifetime, faults, shutdown.clone())?;
+        let weak = Arc::downgrade(lifetime);
+        let local: std::sync::Weak<dyn crate::backplane::LocalHub> = weak;
+        let bp = crate::backplane::Backplane::start(&settings, local, faults, shutdown.clone())?;
         lifetime.attach_backplane(bp);
     }
     Ok(())

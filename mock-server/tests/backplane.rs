@@ -601,6 +601,38 @@ async fn client_results_work_across_nodes() {
             other => panic!("{other:?}"),
         }
 
+        // A Completion without a result: the caller fails as it would in process.
+        caller
+            .c
+            .send(&HubMessage::invoke(
+                "ask-void",
+                "InvokeConnection",
+                vec![s(&target), s("Ask"), arr(vec![]), int(0)],
+            ))
+            .await;
+        let HubMessage::Invocation(inv) = answerer.next().await else {
+            panic!("an invocation")
+        };
+        answerer
+            .c
+            .send(&HubMessage::completion(
+                inv.invocation_id.expect("id"),
+                CompletionResult::Void,
+            ))
+            .await;
+        let HubMessage::Completion(c) = caller.next().await else {
+            panic!("a completion")
+        };
+        match c.result {
+            CompletionResult::Error(e) => assert!(
+                e.ends_with(
+                    "Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown."
+                ),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+
         // The answerer leaves before answering: the caller learns it.
         caller
             .c

@@ -1,7 +1,8 @@
 //! Scale-out over Redis, in ASP.NET Core's format (`RedisHubLifetimeManager`): several mock-hub
 //! processes on one Redis server serve one hub, and can share it with ASP.NET Core nodes.
 //!
-//! A [`Backplane`] belongs to one hub's [`HubLifetime`]: the lifetime publishes what it sends
+//! A [`Backplane`] belongs to one hub's lifetime (`HubLifetime`, which implements [`LocalHub`]
+//! for it: this module does not import the lifetime): the lifetime publishes what it sends
 //! (`publish_*`) and says which channels it needs (`subscribe`/`unsubscribe`, on the transitions
 //! ASP.NET Core subscribes on); two tasks talk to Redis — one publishes, in order, one holds the
 //! subscriptions and hands what arrives back to the lifetime. Both reconnect by themselves; the
@@ -17,19 +18,47 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use signalr_protocol::{CompletionResult, HubMessage, HubProtocol};
+use signalr_protocol::{CompletionResult, HubMessage, HubProtocol, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ClientResultError;
 use crate::faults::FaultSet;
-use crate::lifetime::HubLifetime;
-use format::{GroupAction, GroupCommand};
+use format::{GroupAction, GroupCommand, Invocation};
 
+/// What a client result without a value fails with (`new HubException(null)`'s text), as the
+/// dispatcher words it.
+const VOID_RESULT: &str =
+    "Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown.";
 /// Publishes waiting for Redis; beyond this a publish is dropped (and counted as lost).
 const PUBLISH_QUEUE: usize = 65_536;
 /// How long a group command for a connection on another node waits for its ack (`AckHandler`).
 pub(crate) const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the backplane asks of the hub it serves (`HubLifetime` implements it).
+pub(crate) trait LocalHub: Send + Sync {
+    /// An invocation from the `all` channel: to every local connection not excluded.
+    fn deliver_all(&self, inv: &Invocation);
+    /// An invocation from a connection's channel.
+    fn deliver_connection(&self, id: &str, inv: &Invocation);
+    /// An invocation from a group's channel: to the local members not excluded.
+    fn deliver_group(&self, group: &str, inv: &Invocation);
+    /// An invocation from a user's channel: to the user's local connections.
+    fn deliver_user(&self, user: &str, inv: &Invocation);
+    /// The protocol of a local connection; `None` if it is not here.
+    fn protocol_of(&self, connection_id: &str) -> Option<HubProtocol>;
+    /// Applies a group command to a local connection (subscriptions follow); `false` if the
+    /// connection is not here.
+    fn apply_group_command(&self, action: GroupAction, connection_id: &str, group: &str) -> bool;
+    /// Registers a client result that a local connection owes.
+    fn expect_result(
+        &self,
+        connection_id: &str,
+        invocation_id: &str,
+    ) -> oneshot::Receiver<Result<Value, ClientResultError>>;
+    /// A client result that came back from another node.
+    fn complete_remote_result(&self, invocation_id: &str, result: Result<Value, ClientResultError>);
+}
 
 /// The backplane settings of one hub.
 #[derive(Debug, Clone)]
@@ -128,6 +157,18 @@ impl Channels {
     }
 }
 
+/// The URL as logs show it: a password in it is replaced by `***`.
+fn shown_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
+            let host = &url[at..];
+            let user = rest.split([':', '@']).next().unwrap_or_default();
+            format!("{scheme}://{user}:***{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// `<machine>_<32 hex digits>`, as ASP.NET Core names its servers.
 fn server_name() -> String {
     let host = std::env::var("HOSTNAME")
@@ -160,7 +201,7 @@ pub(crate) struct Backplane {
     pub(crate) server_name: String,
     url: String,
     faults: FaultSet,
-    lifetime: Weak<HubLifetime>,
+    lifetime: Weak<dyn LocalHub>,
     publish_tx: mpsc::Sender<Publish>,
     sub_tx: mpsc::UnboundedSender<SubCommand>,
     next_command: AtomicI64,
@@ -186,12 +227,12 @@ impl Backplane {
     /// unreachable Redis is retried, and logged.
     pub(crate) fn start(
         settings: &Settings,
-        lifetime: &Arc<HubLifetime>,
+        lifetime: Weak<dyn LocalHub>,
         faults: FaultSet,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, String> {
         let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| format!("--redis {}: {e}", settings.url))?;
+            .map_err(|e| format!("--redis {}: {e}", shown_url(&settings.url)))?;
         let channels = Channels::new(&settings.prefix, &settings.hub_name);
         let server_name = server_name();
         let (publish_tx, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
@@ -200,9 +241,9 @@ impl Backplane {
         let bp = Arc::new(Self {
             channels,
             server_name,
-            url: settings.url.clone(),
+            url: shown_url(&settings.url),
             faults,
-            lifetime: Arc::downgrade(lifetime),
+            lifetime,
             publish_tx,
             sub_tx,
             next_command: AtomicI64::new(0),
@@ -225,7 +266,7 @@ impl Backplane {
             hub = %settings.hub_name,
             server = %bp.server_name,
             "redis backplane: connecting to {}",
-            settings.url
+            bp.url
         );
         tokio::spawn(publisher(
             client.clone(),
@@ -244,7 +285,7 @@ impl Backplane {
     }
 
     /// The hub this backplane serves (while it exists).
-    pub(crate) fn lifetime(&self) -> Option<Arc<HubLifetime>> {
+    pub(crate) fn lifetime(&self) -> Option<Arc<dyn LocalHub>> {
         self.lifetime.upgrade()
     }
 
@@ -371,7 +412,7 @@ impl Backplane {
     }
 
     /// Handles one message from Redis. Never panics; bad input is logged and dropped.
-    fn on_message(self: &Arc<Self>, lifetime: &Arc<HubLifetime>, channel: &str, payload: Bytes) {
+    fn on_message(self: &Arc<Self>, lifetime: &dyn LocalHub, channel: &str, payload: Bytes) {
         let Some(route) = self.channels.route(channel) else {
             return self.dropped(channel, "not a channel of this hub");
         };
@@ -387,15 +428,15 @@ impl Backplane {
                     }
                 }
                 match route {
-                    Route::All => lifetime.deliver_remote_all(&inv),
+                    Route::All => lifetime.deliver_all(&inv),
                     Route::Connection(id) => {
                         if let Some(r) = &inv.result {
                             self.forward_client_result(lifetime, id, r.clone());
                         }
-                        lifetime.deliver_remote_connection(id, &inv);
+                        lifetime.deliver_connection(id, &inv);
                     }
-                    Route::Group(g) => lifetime.deliver_remote_group(g, &inv),
-                    Route::User(u) => lifetime.deliver_remote_user(u, &inv),
+                    Route::Group(g) => lifetime.deliver_group(g, &inv),
+                    Route::User(u) => lifetime.deliver_user(u, &inv),
                     _ => {}
                 }
             }
@@ -404,15 +445,9 @@ impl Backplane {
                     Ok(c) => c,
                     Err(e) => return self.dropped(channel, &format!("group command: {e}")),
                 };
-                if !lifetime.is_connected(&cmd.connection_id) {
+                if !lifetime.apply_group_command(cmd.action, &cmd.connection_id, &cmd.group) {
                     // Another node's connection (or nobody's): ASP.NET Core stays silent too.
                     return;
-                }
-                match cmd.action {
-                    GroupAction::Add => lifetime.add_to_group(&cmd.connection_id, &cmd.group),
-                    GroupAction::Remove => {
-                        lifetime.remove_from_group(&cmd.connection_id, &cmd.group)
-                    }
                 }
                 // The ack goes out once the subscription change reached Redis.
                 let bp = self.clone();
@@ -450,7 +485,7 @@ impl Backplane {
         }
     }
 
-    fn on_returned_result(&self, lifetime: &HubLifetime, payload: &Bytes) -> Result<(), String> {
+    fn on_returned_result(&self, lifetime: &dyn LocalHub, payload: &Bytes) -> Result<(), String> {
         let r = format::read_completion(payload)?;
         let protocol = HubProtocol::from_name(&r.protocol)
             .ok_or_else(|| format!("unknown protocol name '{}'", r.protocol))?;
@@ -470,9 +505,7 @@ impl Backplane {
         };
         let result = match c.result {
             CompletionResult::Value(v) => Ok(v),
-            CompletionResult::Void => Err(ClientResultError::Client(
-                "Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown.".into(),
-            )),
+            CompletionResult::Void => Err(ClientResultError::Client(VOID_RESULT.into())),
             CompletionResult::Error(e) => Err(ClientResultError::Client(e)),
         };
         lifetime.complete_remote_result(&c.invocation_id, result);
@@ -483,11 +516,11 @@ impl Backplane {
     /// answers (or leaves), the Completion goes back on the return channel.
     fn forward_client_result(
         self: &Arc<Self>,
-        lifetime: &HubLifetime,
+        lifetime: &dyn LocalHub,
         connection_id: &str,
         route: format::ResultRoute,
     ) {
-        let Some(conn) = lifetime.connection(connection_id) else {
+        let Some(protocol) = lifetime.protocol_of(connection_id) else {
             return;
         };
         let rx = lifetime.expect_result(connection_id, &route.invocation_id);
@@ -498,6 +531,9 @@ impl Backplane {
             };
             let result = match outcome {
                 Ok(v) => CompletionResult::Value(v),
+                // The dispatcher turns a Completion without a result into this error; it goes
+                // back as it came (the asking node turns it into the same error).
+                Err(ClientResultError::Client(e)) if e == VOID_RESULT => CompletionResult::Void,
                 Err(ClientResultError::Client(e)) => CompletionResult::Error(e),
                 // `ConnectionAborted` completes it with this error (RedisHubLifetimeManager).
                 Err(ClientResultError::Connection(_)) => {
@@ -508,8 +544,8 @@ impl Backplane {
                 }
             };
             let completion = HubMessage::completion(route.invocation_id.clone(), result);
-            let bytes = crate::outgoing::encode(&completion, conn.protocol, FaultSet::default());
-            let payload = Bytes::from(format::write_completion(conn.protocol.name(), &bytes));
+            let bytes = crate::outgoing::encode(&completion, protocol, FaultSet::default());
+            let payload = Bytes::from(format::write_completion(protocol.name(), &bytes));
             bp.publish(
                 bp.channels.publish_name(&route.return_channel),
                 payload,
@@ -728,7 +764,7 @@ async fn subscriber(
                         return;
                     };
                     let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-                    bp.on_message(&lifetime, msg.get_channel_name(), payload);
+                    bp.on_message(&*lifetime, msg.get_channel_name(), payload);
                 }
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { return };
@@ -799,6 +835,16 @@ mod tests {
         );
         assert_eq!(c.route("confOther:all"), None);
         assert_eq!(c.route("confHub.Full.Name:nonsense"), None);
+    }
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        assert_eq!(
+            shown_url("redis://:s3cret@h:6379/0"),
+            "redis://:***@h:6379/0"
+        );
+        assert_eq!(shown_url("redis://u:s3cret@h"), "redis://u:***@h");
+        assert_eq!(shown_url("redis://h:6379"), "redis://h:6379");
     }
 
     #[test]
