@@ -1,7 +1,7 @@
 //! Connections, groups and users of one hub, and the sends that address them
 //! (`DefaultHubLifetimeManager`), plus pending client results. With a Redis backplane attached
 //! (`--redis`) sends go through Redis as `RedisHubLifetimeManager` sends them, and what Redis
-//! brings is delivered here (`deliver_remote_*`); without one nothing changes (one branch).
+//! brings is delivered here (`LocalHub::deliver_*`); without one nothing changes (one branch).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

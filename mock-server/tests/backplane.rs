@@ -43,15 +43,28 @@ fn redis_available() -> bool {
 }
 
 impl Redis {
+    /// On a free port (another one if something took it before redis-server could).
     async fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port).await
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            if let Some(r) = Self::try_start_on(port).await {
+                return r;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
     async fn start_on(port: u16) -> Redis {
+        Self::try_start_on(port)
+            .await
+            .unwrap_or_else(|| panic!("redis-server did not start on port {port}"))
+    }
+
+    /// `None` if redis-server exited (the port was taken).
+    async fn try_start_on(port: u16) -> Option<Redis> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
@@ -61,13 +74,16 @@ impl Redis {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("redis-server starts");
-        let r = Redis { child, port };
+        let mut r = Redis { child, port };
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
+            if let Ok(Some(_)) = r.child.try_wait() {
+                return None;
+            }
             if let Ok(mut c) = r.conn().await {
                 let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
                 if pong.is_ok() {
-                    return r;
+                    return Some(r);
                 }
             }
             assert!(
