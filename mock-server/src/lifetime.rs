@@ -446,11 +446,10 @@ impl HubLifetime {
             )));
         };
         let n = self.next_result_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = if self.variations.has(Variation::RandomInvocationIds) {
-            random_id()
-        } else {
-            format!("s{n}")
-        };
+        // RedisHubLifetimeManager draws a random id for every client result, local ones too.
+        let random =
+            self.variations.has(Variation::RandomInvocationIds) || self.backplane.get().is_some();
+        let id = if random { random_id() } else { format!("s{n}") };
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
             p.insert(

@@ -670,6 +670,27 @@ async fn client_results_work_across_nodes() {
             other => panic!("{other:?}"),
         }
     }
+    // A client result for a connection on the caller's own node: no Redis, but a random id
+    // as RedisHubLifetimeManager draws.
+    caller
+        .c
+        .send(&HubMessage::invoke(
+            "self",
+            "InvokeCaller",
+            vec![s("Ask"), arr(vec![]), int(0)],
+        ))
+        .await;
+    let HubMessage::Invocation(inv) = caller.next().await else {
+        panic!("an invocation")
+    };
+    let rid = inv.invocation_id.expect("id");
+    assert_eq!(rid.len(), 22, "{rid}");
+    caller
+        .c
+        .send(&HubMessage::completion(rid, CompletionResult::Value(int(7))))
+        .await;
+    assert_eq!(caller.next().await, ok("self", int(7)));
+
     // A connection that no node holds: nobody received the publish.
     let r = caller
         .call(
