@@ -687,7 +687,10 @@ async fn client_results_work_across_nodes() {
     assert_eq!(rid.len(), 22, "{rid}");
     caller
         .c
-        .send(&HubMessage::completion(rid, CompletionResult::Value(int(7))))
+        .send(&HubMessage::completion(
+            rid,
+            CompletionResult::Value(int(7)),
+        ))
         .await;
     assert_eq!(caller.next().await, ok("self", int(7)));
 
