@@ -30,6 +30,8 @@ use format::{GroupAction, GroupCommand, Invocation};
 /// dispatcher words it.
 const VOID_RESULT: &str =
     "Exception of type 'Microsoft.AspNetCore.SignalR.HubException' was thrown.";
+/// What a client result owed by a connection that left is answered with (RedisHubLifetimeManager).
+const CONNECTION_GONE: &str = "Connection disconnected.";
 /// Publishes waiting for Redis; beyond this a publish is dropped (and counted as lost).
 const PUBLISH_QUEUE: usize = 65_536;
 /// How long a group command for a connection on another node waits for its ack (`AckHandler`).
@@ -521,7 +523,10 @@ impl Backplane {
         route: format::ResultRoute,
     ) {
         let Some(protocol) = lifetime.protocol_of(connection_id) else {
-            return;
+            // The connection left while its channel was still subscribed: ASP.NET Core's
+            // handler sees its ConnectionAborted already fired and answers at once.
+            let gone = CompletionResult::Error(CONNECTION_GONE.into());
+            return self.return_result(&route, HubProtocol::Json, gone);
         };
         let rx = lifetime.expect_result(connection_id, &route.invocation_id);
         let bp = self.clone();
@@ -537,21 +542,31 @@ impl Backplane {
                 Err(ClientResultError::Client(e)) => CompletionResult::Error(e),
                 // `ConnectionAborted` completes it with this error (RedisHubLifetimeManager).
                 Err(ClientResultError::Connection(_)) => {
-                    CompletionResult::Error("Connection disconnected.".into())
+                    CompletionResult::Error(CONNECTION_GONE.into())
                 }
                 Err(ClientResultError::Canceled) => {
                     CompletionResult::Error("Invocation canceled by the server.".into())
                 }
             };
-            let completion = HubMessage::completion(route.invocation_id.clone(), result);
-            let bytes = crate::outgoing::encode(&completion, protocol, FaultSet::default());
-            let payload = Bytes::from(format::write_completion(protocol.name(), &bytes));
-            bp.publish(
-                bp.channels.publish_name(&route.return_channel),
-                payload,
-                None,
-            );
+            bp.return_result(&route, protocol, result);
         });
+    }
+
+    /// Publishes a client result to the node that asked for it.
+    fn return_result(
+        &self,
+        route: &format::ResultRoute,
+        protocol: HubProtocol,
+        result: CompletionResult,
+    ) {
+        let completion = HubMessage::completion(route.invocation_id.clone(), result);
+        let bytes = crate::outgoing::encode(&completion, protocol, FaultSet::default());
+        let payload = Bytes::from(format::write_completion(protocol.name(), &bytes));
+        self.publish(
+            self.channels.publish_name(&route.return_channel),
+            payload,
+            None,
+        );
     }
 
     /// Says (once) what was lost while Redis was away.
@@ -835,6 +850,70 @@ mod tests {
         );
         assert_eq!(c.route("confOther:all"), None);
         assert_eq!(c.route("confHub.Full.Name:nonsense"), None);
+    }
+
+    /// A hub none of whose connections is here.
+    struct Empty;
+
+    impl LocalHub for Empty {
+        fn deliver_all(&self, _: &Invocation) {}
+        fn deliver_connection(&self, _: &str, _: &Invocation) {}
+        fn deliver_group(&self, _: &str, _: &Invocation) {}
+        fn deliver_user(&self, _: &str, _: &Invocation) {}
+        fn protocol_of(&self, _: &str) -> Option<HubProtocol> {
+            None
+        }
+        fn apply_group_command(&self, _: GroupAction, _: &str, _: &str) -> bool {
+            false
+        }
+        fn expect_result(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> oneshot::Receiver<Result<Value, ClientResultError>> {
+            panic!("no connection here owes a result")
+        }
+        fn complete_remote_result(&self, _: &str, _: Result<Value, ClientResultError>) {}
+    }
+
+    /// A client result asked of a connection that already left (its channel still subscribed
+    /// for a moment) is answered at once instead of never: the answer goes to the publisher
+    /// (Redis is unreachable here, so it is counted as lost).
+    #[tokio::test]
+    async fn a_client_result_for_a_connection_that_left_is_answered() {
+        let hub: Arc<dyn LocalHub> = Arc::new(Empty);
+        let settings = Settings {
+            url: "redis://127.0.0.1:1".into(),
+            prefix: String::new(),
+            hub_name: "H".into(),
+        };
+        let shutdown = CancellationToken::new();
+        let bp = Backplane::start(
+            &settings,
+            Arc::downgrade(&hub),
+            FaultSet::default(),
+            shutdown.clone(),
+        )
+        .expect("starts");
+        let inv = format::write_invocation(
+            &[],
+            &[("json", b"{}\x1e")],
+            Some(("id1", "H:internal:return:other")),
+        );
+        assert_eq!(bp.lost.load(Ordering::Relaxed), 0);
+        bp.on_message(&*hub, "H:connection:gone", Bytes::from(inv));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while bp.lost.load(Ordering::Relaxed) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no answer was published"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Garbage on the same channel publishes nothing.
+        bp.on_message(&*hub, "H:connection:gone", Bytes::from_static(b"junk"));
+        assert_eq!(bp.dropped.load(Ordering::Relaxed), 1);
+        shutdown.cancel();
     }
 
     #[test]
