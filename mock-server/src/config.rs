@@ -84,6 +84,12 @@ pub struct MockConfig {
     pub faults: Vec<Fault>,
     /// Legal variations of behaviour the protocol leaves open (see `mock-hub --list-variations`).
     pub variations: Vec<Variation>,
+    /// Scale-out: `redis://host:port` of a Redis server shared with other nodes (none: in process).
+    pub redis: Option<String>,
+    /// Prefix of every Redis channel name (ASP.NET Core's `ChannelPrefix`).
+    pub redis_prefix: String,
+    /// The conformance hub's name in Redis channels (ASP.NET Core: the hub type's full name).
+    pub hub_name: String,
 }
 
 impl Default for MockConfig {
@@ -119,6 +125,9 @@ impl Default for MockConfig {
             close_on_authentication_expiration: false,
             faults: Vec::new(),
             variations: Vec::new(),
+            redis: None,
+            redis_prefix: String::new(),
+            hub_name: "SignalRConform.Reference.ConformanceHub".to_owned(),
         }
     }
 }

@@ -66,6 +66,7 @@
 
 mod accept;
 mod auth;
+mod backplane;
 mod call;
 mod config;
 mod connection;

@@ -1,5 +1,7 @@
 //! Connections, groups and users of one hub, and the sends that address them
-//! (`DefaultHubLifetimeManager`), plus pending client results.
+//! (`DefaultHubLifetimeManager`), plus pending client results. With a Redis backplane attached
+//! (`--redis`) sends go through Redis as `RedisHubLifetimeManager` sends them, and what Redis
+//! brings is delivered here (`LocalHub::deliver_*`); without one nothing changes (one branch).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,9 @@ use bytes::Bytes;
 use signalr_protocol::{HubMessage, HubProtocol, Value};
 use tokio::sync::oneshot;
 
-use crate::error::ClientResultError;
+use crate::backplane::format::{GroupAction, Invocation};
+use crate::backplane::{Backplane, LocalHub};
+use crate::error::{ClientResultError, HubError};
 use crate::faults::{Fault, FaultSet};
 use crate::handle::ConnHandle;
 use crate::variations::{Variation, VariationSet};
@@ -95,6 +99,7 @@ pub struct HubLifetime {
     next_result_id: AtomicU64,
     faults: FaultSet,
     variations: VariationSet,
+    backplane: OnceLock<Arc<Backplane>>,
 }
 
 impl HubLifetime {
@@ -120,12 +125,17 @@ impl HubLifetime {
     }
 
     pub(crate) fn add(&self, conn: Arc<ConnHandle>) {
+        let bp = self.backplane.get();
+        if let Some(bp) = bp {
+            bp.subscribe(bp.channels.connection(&conn.connection_id));
+        }
         if let Some(user) = &conn.user_id {
             if let Ok(mut users) = self.users.lock() {
-                users
-                    .entry(user.clone())
-                    .or_default()
-                    .insert(conn.connection_id.clone());
+                let set = users.entry(user.clone()).or_default();
+                if let (true, Some(bp)) = (set.is_empty(), bp) {
+                    bp.subscribe(bp.channels.user(user));
+                }
+                set.insert(conn.connection_id.clone());
             }
         }
         if let Ok(mut c) = self.connections.write() {
@@ -139,6 +149,10 @@ impl HubLifetime {
         if let Ok(mut c) = self.connections.write() {
             c.remove(&conn.connection_id);
         }
+        let bp = self.backplane.get();
+        if let Some(bp) = bp {
+            bp.unsubscribe(bp.channels.connection(&conn.connection_id));
+        }
         let own_groups: Vec<String> = conn
             .groups
             .lock()
@@ -150,6 +164,9 @@ impl HubLifetime {
                     members.remove(&conn.connection_id);
                     if members.is_empty() {
                         groups.remove(&g);
+                        if let Some(bp) = bp {
+                            bp.unsubscribe(bp.channels.group(&g));
+                        }
                     }
                 }
             }
@@ -160,6 +177,9 @@ impl HubLifetime {
                     set.remove(&conn.connection_id);
                     if set.is_empty() {
                         users.remove(user);
+                        if let Some(bp) = bp {
+                            bp.unsubscribe(bp.channels.user(user));
+                        }
                     }
                 }
             }
@@ -196,27 +216,45 @@ impl HubLifetime {
             .unwrap_or(false)
     }
 
-    /// `Groups.AddToGroupAsync`: idempotent; unknown connections are ignored.
+    /// `Groups.AddToGroupAsync`: idempotent; unknown connections are ignored (with a backplane,
+    /// a connection of another node is added there, without waiting: see
+    /// [`HubLifetime::add_to_group_async`]).
     pub fn add_to_group(&self, connection_id: &str, group: &str) {
         let Some(conn) = self.connection(connection_id) else {
+            if let Some(bp) = self.backplane.get().cloned() {
+                let (id, g) = (connection_id.to_owned(), group.to_owned());
+                tokio::spawn(async move { bp.group_command(GroupAction::Add, &id, &g).await });
+            }
             return;
         };
         if let Ok(mut g) = conn.groups.lock() {
             g.insert(group.to_owned());
         }
         if let Ok(mut groups) = self.groups.lock() {
-            groups
-                .entry(group.to_owned())
-                .or_default()
-                .insert(connection_id.to_owned());
+            let members = groups.entry(group.to_owned()).or_default();
+            if let (true, Some(bp)) = (members.is_empty(), self.backplane.get()) {
+                bp.subscribe(bp.channels.group(group));
+            }
+            members.insert(connection_id.to_owned());
         }
     }
 
     /// `Groups.RemoveFromGroupAsync`: harmless for non-members.
     pub fn remove_from_group(&self, connection_id: &str, group: &str) {
-        if let Some(conn) = self.connection(connection_id) {
-            if let Ok(mut g) = conn.groups.lock() {
-                g.remove(group);
+        match self.connection(connection_id) {
+            Some(conn) => {
+                if let Ok(mut g) = conn.groups.lock() {
+                    g.remove(group);
+                }
+            }
+            None => {
+                if let Some(bp) = self.backplane.get().cloned() {
+                    let (id, g) = (connection_id.to_owned(), group.to_owned());
+                    tokio::spawn(
+                        async move { bp.group_command(GroupAction::Remove, &id, &g).await },
+                    );
+                }
+                return;
             }
         }
         if let Ok(mut groups) = self.groups.lock() {
@@ -224,6 +262,9 @@ impl HubLifetime {
                 members.remove(connection_id);
                 if members.is_empty() {
                     groups.remove(group);
+                    if let Some(bp) = self.backplane.get() {
+                        bp.unsubscribe(bp.channels.group(group));
+                    }
                 }
             }
         }
@@ -271,6 +312,10 @@ impl HubLifetime {
 
     /// `Clients.All` / `Clients.AllExcept(ids)`.
     pub fn send_all(&self, except: &[&str], msg: HubMessage) {
+        if let Some(bp) = self.backplane.get() {
+            let payload = bp.invocation_payload(&msg, except, None);
+            return bp.publish_invocation(bp.channels.all(), payload);
+        }
         let targets = self.all_except(except);
         self.deliver(targets, msg);
     }
@@ -287,6 +332,18 @@ impl HubLifetime {
 
     /// `Clients.Client(id)` / `Clients.Clients(ids)` (each listed connection once).
     pub fn send_connections(&self, ids: &[&str], msg: HubMessage) {
+        if let Some(bp) = self.backplane.get() {
+            // SendConnectionAsync shortcuts a local connection; SendConnectionsAsync publishes.
+            if let ([_], Some(conn)) = (ids, ids.first().and_then(|id| self.connection(id))) {
+                return self.deliver([conn], msg);
+            }
+            let payload = bp.invocation_payload(&msg, &[], None);
+            let mut seen = HashSet::new();
+            for id in ids.iter().filter(|id| seen.insert(**id)) {
+                bp.publish_invocation(bp.channels.connection(id), payload.clone());
+            }
+            return;
+        }
         let mut seen = HashSet::new();
         let targets: Vec<_> = ids
             .iter()
@@ -309,6 +366,10 @@ impl HubLifetime {
         if self.faults.has(Fault::GroupSendLeaks) {
             return self.send_all(except, msg);
         }
+        if let Some(bp) = self.backplane.get() {
+            let payload = bp.invocation_payload(&msg, except, None);
+            return bp.publish_invocation(bp.channels.group(group), payload);
+        }
         let members = self.group_members(group);
         let targets: Vec<_> = members
             .iter()
@@ -323,6 +384,13 @@ impl HubLifetime {
     pub fn send_groups(&self, groups: &[&str], msg: HubMessage) {
         if self.faults.has(Fault::GroupSendLeaks) {
             return self.send_all(&[], msg);
+        }
+        if let Some(bp) = self.backplane.get() {
+            let payload = bp.invocation_payload(&msg, &[], None);
+            for g in groups.iter().filter(|g| !g.is_empty()) {
+                bp.publish_invocation(bp.channels.group(g), payload.clone());
+            }
+            return;
         }
         let targets: Vec<_> = groups
             .iter()
@@ -342,6 +410,14 @@ impl HubLifetime {
 
     /// `Clients.User(id)` / `Clients.Users(ids)` (each connection at most once).
     pub fn send_users(&self, users: &[&str], msg: HubMessage) {
+        if let Some(bp) = self.backplane.get() {
+            // One publish per listed user, as RedisHubLifetimeManager.SendUsersAsync.
+            let payload = bp.invocation_payload(&msg, &[], None);
+            for u in users.iter().filter(|u| !u.is_empty()) {
+                bp.publish_invocation(bp.channels.user(u), payload.clone());
+            }
+            return;
+        }
         let mut seen = HashSet::new();
         let targets: Vec<_> = users
             .iter()
@@ -361,15 +437,19 @@ impl HubLifetime {
         arguments: Vec<Value>,
     ) -> Result<(String, oneshot::Receiver<Result<Value, ClientResultError>>), ClientResultError>
     {
-        let conn = self.connection(connection_id).ok_or_else(|| {
-            ClientResultError::Connection(format!("Connection '{connection_id}' does not exist."))
-        })?;
-        let n = self.next_result_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let id = if self.variations.has(Variation::RandomInvocationIds) {
-            random_id()
-        } else {
-            format!("s{n}")
+        let Some(conn) = self.connection(connection_id) else {
+            if let Some(bp) = self.backplane.get() {
+                return Ok(self.start_remote_client_result(bp, connection_id, target, arguments));
+            }
+            return Err(ClientResultError::Connection(format!(
+                "Connection '{connection_id}' does not exist."
+            )));
         };
+        let n = self.next_result_id.fetch_add(1, Ordering::Relaxed) + 1;
+        // RedisHubLifetimeManager draws a random id for every client result, local ones too.
+        let random =
+            self.variations.has(Variation::RandomInvocationIds) || self.backplane.get().is_some();
+        let id = if random { random_id() } else { format!("s{n}") };
         let (tx, rx) = oneshot::channel();
         if let Ok(mut p) = self.pending.lock() {
             p.insert(
@@ -417,6 +497,193 @@ impl HubLifetime {
                 }
                 ResultRouting::Delivered
             }
+        }
+    }
+}
+
+/// The Redis backplane side (see `backplane/`).
+impl HubLifetime {
+    /// Joins the hub to a backplane (once, before it serves).
+    pub(crate) fn attach_backplane(&self, bp: Arc<Backplane>) {
+        let _ = self.backplane.set(bp);
+    }
+
+    /// The backplane, if the hub has one.
+    pub(crate) fn backplane(&self) -> Option<&Arc<Backplane>> {
+        self.backplane.get()
+    }
+
+    /// Waits until the subscription changes made so far reached Redis (no-op without one):
+    /// ASP.NET Core completes `OnConnectedAsync` and `AddToGroupAsync` after SUBSCRIBE.
+    pub(crate) async fn backplane_barrier(&self) {
+        if let Some(bp) = self.backplane.get() {
+            bp.barrier().await;
+        }
+    }
+
+    /// `Groups.AddToGroupAsync` as awaited by a hub method: a local connection is added once
+    /// the group's channel is subscribed; a connection on another node once that node acked.
+    pub async fn add_to_group_async(
+        &self,
+        connection_id: &str,
+        group: &str,
+    ) -> Result<(), HubError> {
+        self.group_change(GroupAction::Add, connection_id, group)
+            .await
+    }
+
+    /// `Groups.RemoveFromGroupAsync` as awaited by a hub method (see `add_to_group_async`).
+    pub async fn remove_from_group_async(
+        &self,
+        connection_id: &str,
+        group: &str,
+    ) -> Result<(), HubError> {
+        self.group_change(GroupAction::Remove, connection_id, group)
+            .await
+    }
+
+    async fn group_change(
+        &self,
+        action: GroupAction,
+        connection_id: &str,
+        group: &str,
+    ) -> Result<(), HubError> {
+        let remote = self
+            .backplane
+            .get()
+            .filter(|_| !self.is_connected(connection_id));
+        if let Some(bp) = remote {
+            return bp
+                .group_command(action, connection_id, group)
+                .await
+                .map_err(|e| HubError::exception("TimeoutException", e));
+        }
+        match action {
+            GroupAction::Add => self.add_to_group(connection_id, group),
+            GroupAction::Remove => self.remove_from_group(connection_id, group),
+        }
+        self.backplane_barrier().await;
+        Ok(())
+    }
+
+    fn start_remote_client_result(
+        &self,
+        bp: &Arc<Backplane>,
+        connection_id: &str,
+        target: &str,
+        arguments: Vec<Value>,
+    ) -> (String, oneshot::Receiver<Result<Value, ClientResultError>>) {
+        let id = random_id();
+        let rx = self.expect_result(connection_id, &id);
+        let msg = HubMessage::invoke(id.clone(), target, arguments);
+        let receivers = bp.publish_client_result(connection_id, &id, &msg);
+        // Nobody subscribed to that connection: it exists on no node (InvokeConnectionAsync).
+        let bp = Arc::downgrade(bp);
+        let (conn_id, inv_id) = (connection_id.to_owned(), id.clone());
+        tokio::spawn(async move {
+            let failure = match receivers.await {
+                Ok(Ok(0)) => format!("Connection '{conn_id}' does not exist."),
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => format!("Connection '{conn_id}' could not be reached: {e}"),
+                Err(_) => return,
+            };
+            if let Some(lifetime) = bp.upgrade().and_then(|bp| bp.lifetime()) {
+                lifetime
+                    .complete_remote_result(&inv_id, Err(ClientResultError::Connection(failure)));
+            }
+        });
+        (id, rx)
+    }
+
+    fn deliver_serialized(
+        &self,
+        targets: impl IntoIterator<Item = Arc<ConnHandle>>,
+        inv: &Invocation,
+    ) {
+        for conn in targets {
+            if inv.excluded.iter().any(|e| *e == conn.connection_id) {
+                continue;
+            }
+            match inv.message_for(conn.protocol.name()) {
+                Some(bytes) => {
+                    conn.send_bytes(bytes.clone());
+                }
+                None => tracing::warn!(
+                    "redis backplane: an invocation without a '{}' serialization; not delivered to {}",
+                    conn.protocol.name(),
+                    conn.connection_id
+                ),
+            }
+        }
+    }
+}
+
+/// What the backplane hands back: deliveries of what Redis brought, group commands, results.
+impl LocalHub for HubLifetime {
+    fn deliver_all(&self, inv: &Invocation) {
+        let targets = self.all_except(&[]);
+        self.deliver_serialized(targets, inv);
+    }
+
+    fn deliver_connection(&self, id: &str, inv: &Invocation) {
+        self.deliver_serialized(self.connection(id), inv);
+    }
+
+    fn deliver_group(&self, group: &str, inv: &Invocation) {
+        let members = self.group_members(group);
+        self.deliver_serialized(members.iter().filter_map(|id| self.connection(id)), inv);
+    }
+
+    fn deliver_user(&self, user: &str, inv: &Invocation) {
+        let ids = self.user_connections(user);
+        self.deliver_serialized(ids.iter().filter_map(|id| self.connection(id)), inv);
+    }
+
+    fn protocol_of(&self, connection_id: &str) -> Option<HubProtocol> {
+        self.connection(connection_id).map(|c| c.protocol)
+    }
+
+    fn apply_group_command(&self, action: GroupAction, connection_id: &str, group: &str) -> bool {
+        if !self.is_connected(connection_id) {
+            return false;
+        }
+        match action {
+            GroupAction::Add => self.add_to_group(connection_id, group),
+            GroupAction::Remove => self.remove_from_group(connection_id, group),
+        }
+        true
+    }
+
+    fn expect_result(
+        &self,
+        connection_id: &str,
+        invocation_id: &str,
+    ) -> oneshot::Receiver<Result<Value, ClientResultError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(
+                invocation_id.to_owned(),
+                PendingResult {
+                    connection_id: connection_id.to_owned(),
+                    tx,
+                },
+            );
+        }
+        rx
+    }
+
+    fn complete_remote_result(
+        &self,
+        invocation_id: &str,
+        result: Result<Value, ClientResultError>,
+    ) {
+        let r = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(invocation_id));
+        if let Some(r) = r {
+            let _ = r.tx.send(result);
         }
     }
 }

@@ -62,6 +62,10 @@ impl ServerBuilder {
         let faults = FaultSet::new(&config.faults);
         let shutdown = CancellationToken::new();
         let endpoints = crate::hubs::endpoints(&config, faults, hubs);
+        if let Some(url) = &config.redis {
+            attach_backplanes(&endpoints, url, &config, faults, &shutdown)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        }
         let tokens = token_service(&config, faults)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let shared = Arc::new(Shared {
@@ -84,7 +88,53 @@ impl ServerBuilder {
     }
 }
 
+/// Joins every hub to the Redis backplane: `/conformance` as `config.hub_name`, the others
+/// under their path (a lifetime shared by two paths joins once).
+fn attach_backplanes(
+    endpoints: &[Arc<crate::endpoint::Endpoint>],
+    url: &str,
+    config: &MockConfig,
+    faults: FaultSet,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let mut joined: Vec<&Arc<HubLifetime>> = Vec::new();
+    for ep in endpoints {
+        let Some(lifetime) = ep.lifetime() else {
+            continue;
+        };
+        if joined.iter().any(|l| Arc::ptr_eq(l, lifetime)) {
+            continue;
+        }
+        joined.push(lifetime);
+        let hub_name = if ep.path == "/conformance" {
+            config.hub_name.clone()
+        } else {
+            ep.path.trim_start_matches('/').to_owned()
+        };
+        let settings = crate::backplane::Settings {
+            url: url.to_owned(),
+            prefix: config.redis_prefix.clone(),
+            hub_name,
+        };
+        let weak = Arc::downgrade(lifetime);
+        let local: std::sync::Weak<dyn crate::backplane::LocalHub> = weak;
+        let bp = crate::backplane::Backplane::start(&settings, local, faults, shutdown.clone())?;
+        lifetime.attach_backplane(bp);
+    }
+    Ok(())
+}
+
 impl MockServer {
+    /// With a Redis backplane: resolves once every hub reached Redis and subscribed its own
+    /// channels (at once without one). Redis may be down: bound the wait with a timeout.
+    pub async fn backplane_ready(&self) {
+        for ep in &self.shared.endpoints {
+            if let Some(bp) = ep.lifetime().and_then(|l| l.backplane()) {
+                bp.ready().await;
+            }
+        }
+    }
+
     /// The paths this server maps (`/conformance`, `/testhub` …), in mapping order.
     pub fn endpoint_paths(&self) -> Vec<String> {
         self.shared

@@ -60,6 +60,17 @@ struct Args {
     /// CloseOnAuthenticationExpiration on /authhub: close a connection when its token expires
     #[arg(long)]
     close_on_auth_expiration: bool,
+    /// Scale out: share the hubs with other nodes through this Redis server (redis://host:port),
+    /// in ASP.NET Core's backplane format
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// Prefix of every Redis channel name (ASP.NET Core's ChannelPrefix) [default: none]
+    #[arg(long, value_name = "P")]
+    redis_prefix: Option<String>,
+    /// The conformance hub's name in Redis channels (ASP.NET Core uses the hub type's full name)
+    /// [default: SignalRConform.Reference.ConformanceHub]
+    #[arg(long, value_name = "NAME")]
+    hub_name: Option<String>,
 }
 
 #[tokio::main]
@@ -133,6 +144,16 @@ async fn main() -> ExitCode {
     if args.close_on_auth_expiration {
         config.close_on_authentication_expiration = true;
     }
+    if let Some(url) = args.redis {
+        config.redis = Some(url);
+    }
+    if let Some(p) = args.redis_prefix {
+        config.redis_prefix = p;
+    }
+    if let Some(n) = args.hub_name {
+        config.hub_name = n;
+    }
+    let redis = config.redis.clone();
     for name in &args.faults {
         match name.parse::<Fault>() {
             Ok(f) => config.faults.push(f),
@@ -155,11 +176,23 @@ async fn main() -> ExitCode {
     let address = std::net::SocketAddr::new(config.bind, config.port);
     let server = match MockServer::start(config).await {
         Ok(s) => s,
+        Err(e) if e.to_string().starts_with("--redis") => {
+            eprintln!("mock-hub: {e}");
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("mock-hub: cannot listen on {address}: {e}");
             return ExitCode::from(1);
         }
     };
+    if redis.is_some() {
+        // Serve at once either way; the backplane keeps retrying (and logs) until Redis answers.
+        let ready =
+            tokio::time::timeout(std::time::Duration::from_secs(5), server.backplane_ready());
+        if ready.await.is_err() {
+            tracing::warn!("redis backplane: Redis not reachable yet; serving, and retrying");
+        }
+    }
     // A closed stdout (`mock-hub | head -1`) must not panic the server: ignore write errors.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "mock-hub listening on {}", server.base_url());

@@ -104,6 +104,8 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
     };
     setup.lifetime.add(conn.clone());
     let expiry = expires.map(|exp| close_at_expiry(exp, &conn));
+    // With a backplane, its channels are subscribed before the first message is read.
+    setup.lifetime.backplane_barrier().await;
 
     let reason = match session.dispatcher.on_connected() {
         Err(e) => CloseReason::OnConnected(e),

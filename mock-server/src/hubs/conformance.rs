@@ -239,17 +239,34 @@ pub(crate) fn hub(cfg: &MockConfig) -> Hub {
         .boxed())
     });
 
-    // Groups.
-    h.sync("JoinGroup", &[p(T::String)], |call, a| {
-        call.lifetime()
-            .add_to_group(call.connection_id(), arg_str(&a, 0).unwrap_or_default());
-        Ok(None)
-    });
-    h.sync("LeaveGroup", &[p(T::String)], |call, a| {
-        call.lifetime()
-            .remove_from_group(call.connection_id(), arg_str(&a, 0).unwrap_or_default());
-        Ok(None)
-    });
+    // Groups. On a backplane, AddToGroupAsync completes once the group's channel is subscribed.
+    if cfg.redis.is_some() {
+        h.asynchronous("JoinGroup", &[p(T::String)], |call, a| async move {
+            let g = arg_str(&a, 0).unwrap_or_default();
+            call.lifetime()
+                .add_to_group_async(call.connection_id(), g)
+                .await?;
+            Ok(None)
+        });
+        h.asynchronous("LeaveGroup", &[p(T::String)], |call, a| async move {
+            let g = arg_str(&a, 0).unwrap_or_default();
+            call.lifetime()
+                .remove_from_group_async(call.connection_id(), g)
+                .await?;
+            Ok(None)
+        });
+    } else {
+        h.sync("JoinGroup", &[p(T::String)], |call, a| {
+            call.lifetime()
+                .add_to_group(call.connection_id(), arg_str(&a, 0).unwrap_or_default());
+            Ok(None)
+        });
+        h.sync("LeaveGroup", &[p(T::String)], |call, a| {
+            call.lifetime()
+                .remove_from_group(call.connection_id(), arg_str(&a, 0).unwrap_or_default());
+            Ok(None)
+        });
+    }
 
     // Sends: each delivers Invocation{target: method, arguments: [payload]}.
     fn msg(a: &[Value], method_at: usize) -> HubMessage {
