@@ -38,6 +38,14 @@ struct Args {
     /// Short timers for tests: 1 s keep-alive, 3 s client timeout, 2 s handshake timeout
     #[arg(long)]
     fast_timers: bool,
+    /// Kestrel's RequestHeadersTimeout: a request's headers must be complete this long after
+    /// its first byte [default: 30000]
+    #[arg(long, value_name = "MS")]
+    request_headers_timeout_ms: Option<u64>,
+    /// Kestrel's KeepAliveTimeout: a connection with no request in progress is closed after
+    /// this [default: 130000]
+    #[arg(long, value_name = "MS")]
+    keep_alive_timeout_ms: Option<u64>,
 }
 
 #[tokio::main]
@@ -89,6 +97,12 @@ async fn main() -> ExitCode {
     }
     if args.fast_timers {
         config = config.fast_timers();
+    }
+    if let Some(ms) = args.request_headers_timeout_ms {
+        config.request_headers_timeout_ms = ms;
+    }
+    if let Some(ms) = args.keep_alive_timeout_ms {
+        config.keep_alive_timeout_ms = ms;
     }
     for name in &args.faults {
         match name.parse::<Fault>() {

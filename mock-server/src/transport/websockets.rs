@@ -56,8 +56,12 @@ pub(crate) struct WsOptions {
     /// Answer a client's Close frame with status 1000 (true) or echo it (tungstenite's way).
     pub(crate) answer_close_with_1000: bool,
     /// The hub's `MaximumReceiveMessageSize` (`None` = unlimited). A WebSocket message is
-    /// refused (1009) while it arrives once it is larger than this plus [`BATCH_ALLOWANCE`], so
-    /// a message that never ends is not assembled in memory.
+    /// refused while it arrives once it is larger than this plus [`BATCH_ALLOWANCE`], so a
+    /// message that never ends is not assembled in memory. It ends the connection as ASP.NET
+    /// Core ends it: its WebSocket transport copies frames into a pipe whatever their size, and
+    /// the hub finds more than its limit without a complete message — the Close with "The
+    /// maximum message size of {N}B was exceeded", then a normal WebSocket close (1000), not
+    /// 1009 (`WebSocketsServerTransport.StartReceiving`, `HubConnectionHandler`).
     pub(crate) hub_message_size: Option<usize>,
     /// `TransportSendTimeout`: a send stuck longer aborts the connection.
     pub(crate) send_timeout: Duration,
@@ -76,7 +80,8 @@ fn close_code_for(e: &tokio_tungstenite::tungstenite::Error) -> Option<u16> {
     use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
     match e {
         Error::Utf8(_) => Some(1007),
-        Error::Capacity(_) => Some(1009),
+        // Too large: see `WsOptions::hub_message_size`.
+        Error::Capacity(_) => Some(1000),
         Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         Error::Protocol(_) => Some(1002),
         _ => None,
@@ -153,6 +158,10 @@ pub(crate) struct WebSocketTransport {
     /// A send timed out: the socket is abandoned without a closing handshake.
     stuck: bool,
     send_timeout: Duration,
+    /// The hub's message size limit as the close reports it.
+    message_limit: usize,
+    /// A message over [`WsOptions::max_message`] arrived.
+    too_large: bool,
 }
 
 impl WebSocketTransport {
@@ -167,6 +176,8 @@ impl WebSocketTransport {
             failed: None,
             stuck: false,
             send_timeout: o.send_timeout,
+            message_limit: o.hub_message_size.unwrap_or(MAX_MESSAGE_SIZE),
+            too_large: false,
         }
     }
 }
@@ -188,6 +199,8 @@ impl Transport for WebSocketTransport {
                 Some(Err(e)) => {
                     self.closed = true;
                     self.failed = close_code_for(&e);
+                    self.too_large =
+                        matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_));
                     return Received::Closed;
                 }
                 Some(Ok(Message::Close(_))) | None => {
@@ -223,6 +236,10 @@ impl Transport for WebSocketTransport {
 
     fn failed(&self) -> bool {
         self.failed.is_some()
+    }
+
+    fn message_too_large(&self) -> Option<usize> {
+        self.too_large.then_some(self.message_limit)
     }
 
     async fn close(&mut self) {
