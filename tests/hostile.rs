@@ -450,3 +450,92 @@ fn ctrl_c_writes_partial_reports_and_exits_130() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A WebSocket message that never ends (fragments without FIN, under the 2 MiB per-message
+/// limit) counts against conform's shared receive budget while tungstenite assembles it, not
+/// only against the per-connection limit, and the bytes are given back when the socket ends.
+#[tokio::test]
+async fn a_websocket_message_being_assembled_counts_against_the_shared_budget() {
+    use signalr_conform::client::{budget_in_use, Session, Target, Transcript, TransportKind};
+    use signalr_protocol::HubProtocol;
+    use std::sync::Arc;
+
+    const FRAGMENT: usize = 60_000;
+    const FRAGMENTS: usize = 25; // 1.5 MB: below the per-message limit, never finished
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut out = stream.try_clone().expect("clone");
+        let mut reader = BufReader::new(stream);
+        let mut key = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("sec-websocket-key:") {
+                // The key is case-sensitive: take it from the original line.
+                key = line[line.len() - v.len()..].trim().to_owned();
+            }
+        }
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let mut bytes = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        )
+        .into_bytes();
+        for i in 0..FRAGMENTS {
+            // FIN clear; a text frame first, continuations after; unmasked (server to client).
+            let opcode = if i == 0 { 0x1 } else { 0x0 };
+            bytes.push(opcode);
+            bytes.push(126);
+            bytes.extend_from_slice(&(FRAGMENT as u16).to_be_bytes());
+            bytes.extend(std::iter::repeat_n(b'a', FRAGMENT));
+        }
+        out.write_all(&bytes).expect("fragments");
+        // Hold the socket until the test has looked at the budget.
+        let _ = close_rx.recv_timeout(std::time::Duration::from_secs(30));
+    });
+    let target = Target {
+        hub_url: format!("http://{addr}/hub").parse().expect("url"),
+        headers: Vec::new(),
+        access_token: None,
+        token_in: Default::default(),
+        tls: Default::default(),
+    };
+    let mut session = Session::new(
+        "client",
+        Arc::new(target),
+        reqwest::Client::new(),
+        TransportKind::WebSockets,
+        HubProtocol::Json,
+        Transcript::new(),
+    );
+    session.open(None, "").await.expect("upgraded");
+    async fn wait_for(what: &str, cond: impl Fn(usize) -> bool) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let seen = budget_in_use();
+            if cond(seen) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: {seen} bytes held"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    // Every fragment has been read into the message being assembled: all of it is counted.
+    wait_for("the message being assembled is counted", |n| {
+        n >= FRAGMENT * FRAGMENTS
+    })
+    .await;
+    let _ = close_tx.send(());
+    session.close(false).await;
+    drop(session);
+    wait_for("the bytes are given back", |n| n == 0).await;
+    server.join().expect("server");
+}

@@ -41,9 +41,12 @@ pub struct MockConfig {
     pub disconnect_timeout_ms: u64,
     /// `LongPollingOptions.PollTimeout` in milliseconds.
     pub long_poll_timeout_ms: u64,
-    /// Kestrel's `RequestHeadersTimeout` in milliseconds: a client must send a request's
-    /// headers within it, and a connection idle between requests is closed after it.
+    /// Kestrel's `RequestHeadersTimeout` in milliseconds: once a request's first byte has
+    /// arrived, its headers must be complete within it.
     pub request_headers_timeout_ms: u64,
+    /// Kestrel's `KeepAliveTimeout` in milliseconds: a connection with no request in progress
+    /// (before its first request, or between two) is closed after it.
+    pub keep_alive_timeout_ms: u64,
     /// `HttpConnectionDispatcherOptions.TransportSendTimeout` in milliseconds: a WebSocket or
     /// SSE send that does not finish within it aborts the connection.
     pub transport_send_timeout_ms: u64,
@@ -110,6 +113,7 @@ impl Default for MockConfig {
             long_poll_timeout_ms: 90_000,
             transport_send_timeout_ms: 10_000,
             request_headers_timeout_ms: 30_000,
+            keep_alive_timeout_ms: 130_000,
             minimum_negotiate_version: 0,
             client_result_timeout_ms: 0,
             max_queued_bytes_per_connection: 16 * 1024 * 1024,
@@ -201,8 +205,11 @@ impl MockConfig {
     pub(crate) fn long_poll_timeout(&self) -> Duration {
         Duration::from_millis(self.long_poll_timeout_ms.max(1))
     }
-    pub(crate) fn request_headers_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_headers_timeout_ms.max(1))
+    pub(crate) fn http_timeouts(&self) -> crate::accept::HttpTimeouts {
+        crate::accept::HttpTimeouts {
+            request_headers: Duration::from_millis(self.request_headers_timeout_ms.max(1)),
+            keep_alive: Duration::from_millis(self.keep_alive_timeout_ms.max(1)),
+        }
     }
     pub(crate) fn transport_send_timeout(&self) -> Duration {
         Duration::from_millis(self.transport_send_timeout_ms.max(1))

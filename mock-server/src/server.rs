@@ -79,9 +79,9 @@ impl ServerBuilder {
         });
         let router = crate::http::router(shared.clone());
         let sweeper = spawn_sweeper(shared.clone());
-        let headers_timeout = shared.config.request_headers_timeout();
+        let timeouts = shared.config.http_timeouts();
         let task = tokio::spawn(async move {
-            crate::accept::serve(listener, router, headers_timeout, shutdown).await;
+            crate::accept::serve(listener, router, timeouts, shutdown).await;
             sweeper.abort();
         });
         Ok(MockServer { addr, shared, task })

@@ -184,11 +184,14 @@ async fn an_over_long_ping_is_1002() {
     assert_no_panics();
 }
 
-/// Fragments without FIN are refused while they arrive (1009), long before the 16 MiB a
-/// WebSocket message could reach before: the hub's 32 KB limit plus room for a batch.
+/// Fragments without FIN are refused while they arrive, long before the 16 MiB a WebSocket
+/// message could reach before: the hub's 32 KB limit plus room for a batch. The connection
+/// ends as ASP.NET Core ends any message over the hub's limit (its WebSocket transport copies
+/// frames into a pipe whatever their size): the Close with the message size error, then a
+/// normal WebSocket close (1000).
 #[tokio::test]
-async fn an_endless_fragmented_message_is_refused_while_it_arrives_1009() {
-    let srv = default_server().await;
+async fn an_endless_fragmented_message_is_refused_while_it_arrives() {
+    let srv = detailed_server().await;
     let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
     send_frame(
         &mut c,
@@ -205,7 +208,18 @@ async fn an_endless_fragmented_message_is_refused_while_it_arrives_1009() {
         )
         .await;
     }
-    expect_bad_frame_close(&mut c, 1009).await;
+    let raw = c.recv_raw().await.expect("the hub's Close");
+    assert_eq!(
+        String::from_utf8_lossy(&raw),
+        String::from_utf8_lossy(&json_close(
+            Some(
+                "Connection closed with an error. InvalidDataException: The maximum message size \
+                 of 32768B was exceeded. The message size can be configured in AddHubOptions."
+            ),
+            true
+        ))
+    );
+    assert_eq!(c.expect_end().await, Some(1000), "WebSocket close code");
     assert_no_panics();
 }
 
@@ -316,10 +330,11 @@ async fn a_large_post_waits_for_the_connection_to_read_it() {
     assert_no_panics();
 }
 
-fn short_headers_timeout() -> MockConfig {
+/// Kestrel's two connection timers, shortened: `RequestHeadersTimeout` and `KeepAliveTimeout`.
+fn http_timers(request_headers_ms: u64, keep_alive_ms: u64) -> MockConfig {
     MockConfig {
-        request_headers_timeout_ms: 300,
-        long_poll_timeout_ms: 1_000,
+        request_headers_timeout_ms: request_headers_ms,
+        keep_alive_timeout_ms: keep_alive_ms,
         ..MockConfig::default().fast_timers()
     }
 }
@@ -337,18 +352,52 @@ async fn expect_closed_by_server(tcp: &mut tokio::net::TcpStream) {
     }
 }
 
-/// A socket that sends nothing, and one that sends its headers a byte at a time and never
-/// finishes (slowloris), are closed after the request headers timeout (Kestrel's
-/// `RequestHeadersTimeout`), instead of being held forever.
-#[tokio::test]
-async fn idle_and_slow_header_sockets_are_closed() {
-    use tokio::io::AsyncWriteExt;
-    let srv = server(short_headers_timeout()).await;
-    let mut idle = tokio::net::TcpStream::connect(srv.addr())
+/// One request and its `Content-Length` response on an open keep-alive socket: the status.
+async fn exchange(tcp: &mut tokio::net::TcpStream, request: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        tcp.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = tcp.read(&mut chunk).await.expect("read");
+            assert!(
+                n > 0,
+                "the server closed the connection instead of answering"
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Content-Length response");
+        while buf.len() < head_end + len {
+            let n = tcp.read(&mut chunk).await.expect("read");
+            assert!(n > 0, "the server closed the connection inside the body");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        head.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status")
+    };
+    tokio::time::timeout(TIMEOUT, fut)
         .await
-        .expect("connect");
-    expect_closed_by_server(&mut idle).await;
+        .expect("answered in time")
+}
 
+/// A socket that sends its headers a byte at a time and never finishes (slowloris) is closed
+/// by the request headers timeout (Kestrel's `RequestHeadersTimeout`, counted from the first
+/// byte); the keep-alive timeout is far beyond the test's bound, so only that timer can do it.
+#[tokio::test]
+async fn slow_headers_are_cut_by_the_request_headers_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let srv = server(http_timers(300, 600_000)).await;
     let mut slow = tokio::net::TcpStream::connect(srv.addr())
         .await
         .expect("connect");
@@ -368,19 +417,208 @@ async fn idle_and_slow_header_sockets_are_closed() {
     assert_no_panics();
 }
 
-/// The timeout is only for headers: a poll that waits longer than it, a keep-alive connection
-/// reused before it, and a WebSocket that stays quiet longer than it all keep working.
+/// A connection with no request in progress is timed by the keep-alive timeout, not the
+/// request headers timeout: idle for several headers timeouts before its first request and
+/// between two requests it still serves both, and it is closed once it stays idle.
+#[tokio::test]
+async fn an_idle_connection_lasts_until_the_keep_alive_timeout() {
+    const HEADERS_MS: u64 = 200;
+    let srv = server(http_timers(HEADERS_MS, 4_000)).await;
+    let negotiate = "POST /conformance/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: x\r\n\
+                     Content-Length: 0\r\n\r\n";
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr())
+        .await
+        .expect("connect");
+    // The client's pace, not synchronisation: idle for 4 request headers timeouts.
+    let idle = Duration::from_millis(4 * HEADERS_MS);
+    tokio::time::sleep(idle).await;
+    assert_eq!(exchange(&mut tcp, negotiate).await, 200);
+    tokio::time::sleep(idle).await;
+    assert_eq!(exchange(&mut tcp, negotiate).await, 200);
+    expect_closed_by_server(&mut tcp).await;
+    assert_no_panics();
+}
+
+/// Neither timer cuts a request in progress or an upgraded connection: a Long Polling poll, an
+/// SSE stream and a quiet WebSocket each outlast both timeouts and keep working.
 #[tokio::test]
 async fn requests_in_progress_and_websockets_are_not_cut() {
-    let srv = server(short_headers_timeout()).await;
-    let http = reqwest::Client::new();
-    let url = long_polling(&srv, &http).await;
-    // A poll with nothing to send is answered when the 1 s poll timeout ends.
-    let r = http.get(&url).send().await.expect("poll");
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.expect("body").len(), 0);
-    let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
-    c.expect_silence_for(Duration::from_millis(900)).await;
-    assert_eq!(c.call("Echo", vec![int(1)]).await, int(1));
+    let srv = server(MockConfig {
+        long_poll_timeout_ms: 2_500,
+        ..http_timers(200, 1_000)
+    })
+    .await;
+    // A new connection per request: a pooled one idle past the keep-alive timeout is closed,
+    // as it should be, which is not what this test is about.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let long_poll = async {
+        let url = long_polling(&srv, &http).await;
+        // A poll with nothing to send is answered when the 2.5 s poll timeout ends.
+        let r = http.get(&url).send().await.expect("poll");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.expect("body").len(), 0);
+    };
+    let sse = async {
+        let n = negotiate_v1(&srv, "conformance").await;
+        let url = format!(
+            "{}?id={}",
+            srv.hub_url("conformance"),
+            n.connection_token.expect("token")
+        );
+        let mut stream = http
+            .get(&url)
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .expect("SSE");
+        let r = http
+            .post(&url)
+            .body("{\"protocol\":\"json\",\"version\":1}\u{1e}")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 200);
+        // The handshake response, then two Pings (1 s apart): the stream outlives both timers.
+        let mut seen = String::new();
+        while seen.matches("{\"type\":6}").count() < 2 {
+            let chunk = tokio::time::timeout(TIMEOUT, stream.chunk())
+                .await
+                .expect("SSE data in time")
+                .expect("SSE bytes")
+                .expect("the SSE stream went on");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        assert!(seen.contains("data: {}\u{1e}"), "{seen:?}");
+    };
+    let websocket = async {
+        let mut c = Client::connect(&srv, "conformance", HubProtocol::Json).await;
+        c.expect_silence_for(Duration::from_millis(2_000)).await;
+        assert_eq!(c.call("Echo", vec![int(1)]).await, int(1));
+    };
+    tokio::join!(long_poll, sse, websocket);
     assert_no_panics();
+}
+
+/// Out of file descriptors, the accept loop backs off and logs once instead of spinning, and
+/// serves again once descriptors are free. mock-hub runs as a child with `ulimit -n 64`; the
+/// test opens sockets until its accepts fail with EMFILE.
+#[test]
+fn accepting_out_of_file_descriptors_backs_off_and_recovers() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Child(
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -n 64 && exec \"$0\" --port 0",
+                env!("CARGO_BIN_EXE_mock-hub"),
+            ])
+            // Each failed accept after the first is logged at debug level: they are counted.
+            .env("RUST_LOG", "info,signalr_mock::accept=debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mock-hub starts"),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("the listening line");
+    let base = first
+        .trim()
+        .strip_prefix("mock-hub listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    // stderr, line by line, to a channel the test waits on.
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let wait_for = |log: &mut Vec<String>, what: &str, pred: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = pred(&l);
+                    log.push(l);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!("no {what} in mock-hub's log: {log:#?}"),
+            }
+        }
+    };
+    // More sockets than the process has descriptors: the kernel completes every connect (the
+    // listen backlog), mock-hub's accepts fail once its 64 descriptors are used.
+    let sockets: Vec<std::net::TcpStream> = (0..120)
+        .map(|_| std::net::TcpStream::connect(&base).expect("connect"))
+        .collect();
+    wait_for(&mut log, "accept error", &|l| l.contains("accept error"));
+    let start = std::time::Instant::now();
+    // Let it be out of descriptors for a while: at least 5 retries.
+    wait_for(&mut log, "fifth retry", &|l| l.contains("(failure 6)"));
+    drop(sockets);
+    // It serves again: a negotiate on a new socket is answered.
+    let mut tcp = {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let mut tcp = std::net::TcpStream::connect(&base).expect("connect");
+            tcp.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            tcp.write_all(
+                b"POST /conformance/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: x\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .expect("write");
+            let mut response = String::new();
+            let _ = tcp.read_to_string(&mut response);
+            if response.starts_with("HTTP/1.1 200") {
+                break tcp;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mock-hub does not serve again: {response:?}"
+            );
+        }
+    };
+    let _ = tcp.flush();
+    let elapsed = start.elapsed();
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    log.extend(lines.try_iter());
+    let errors = log.iter().filter(|l| l.contains("accept error")).count();
+    let retries = log
+        .iter()
+        .filter(|l| l.contains("accept still failing"))
+        .count();
+    assert_eq!(errors, 1, "one error line: {log:#?}");
+    // A spinning loop would retry thousands of times; backing off 100 ms allows at most one
+    // retry per 100 ms that passed (+2 for the edges): a bound on the rate, not on speed.
+    let bound = elapsed.as_millis() / 100 + 2;
+    assert!(
+        (retries as u128) <= bound,
+        "{retries} retries in {elapsed:?}: spinning"
+    );
 }

@@ -17,8 +17,9 @@ pub const MAX_RECEIVE: usize = 2 << 20;
 /// received data waiting to be parsed, partial messages and SSE lines): parallel executions
 /// share it, so `--jobs 16` against a target that floods every response holds this much, not
 /// 16 × the per-thing limit. A reader that would go past it waits (the target sees TCP
-/// back-pressure) until other executions let go, at most [`BUDGET_WAIT`]. (A WebSocket
-/// message being assembled by tungstenite is bounded by [`MAX_RECEIVE`] per connection only.)
+/// back-pressure) until other executions let go, at most [`BUDGET_WAIT`]. A WebSocket
+/// message being assembled by tungstenite counts too ([`Budgeted`]), give or take one socket
+/// read per connection.
 pub const RECEIVE_BUDGET: usize = 64 << 20;
 
 /// Longest a reader waits for the shared budget before its step ends with an ERROR.
@@ -106,6 +107,131 @@ impl AsRef<[u8]> for HeldBytes {
 /// Bytes held from the target right now, by every execution (for tests and probes).
 pub fn budget_in_use() -> usize {
     BUDGET_USED.load(Ordering::Acquire)
+}
+
+/// Bytes a WebSocket has read from its socket and not yet handed over as a message.
+/// tungstenite assembles a message (fragments included) inside the stream, out of reach: what
+/// the socket has read since the last message is what that costs, so that is what counts
+/// against [`RECEIVE_BUDGET`] until the next message (or the end) is delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Assembling(AtomicUsize);
+
+impl Assembling {
+    /// A message or the end was delivered: gives back what was read up to now (bytes of the
+    /// next message already read go back with it: at most one read early).
+    pub(crate) fn delivered(&self) {
+        let n = self.0.swap(0, Ordering::AcqRel);
+        if n > 0 {
+            BUDGET_USED.fetch_sub(n, Ordering::AcqRel);
+            BUDGET_FREED.notify_waiters();
+        }
+    }
+
+    fn read(&self, n: usize) {
+        BUDGET_USED.fetch_add(n, Ordering::AcqRel);
+        self.0.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Whether others hold the whole budget (what this holds alone is always allowed, as with
+    /// [`Held`]: one large legal message gets through).
+    fn exhausted(&self) -> bool {
+        let used = BUDGET_USED.load(Ordering::Acquire);
+        used >= RECEIVE_BUDGET && used > self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Assembling {
+    fn drop(&mut self) {
+        self.delivered();
+    }
+}
+
+/// A socket whose reads count against [`RECEIVE_BUDGET`] (see [`Assembling`]): a read waits
+/// while the budget is exhausted by others (the target sees TCP back-pressure), and fails
+/// after [`BUDGET_WAIT`].
+pub(crate) struct Budgeted<S> {
+    inner: S,
+    assembling: std::sync::Arc<Assembling>,
+    freed: Option<std::pin::Pin<Box<tokio::sync::futures::Notified<'static>>>>,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Budgeted<S> {
+    pub(crate) fn new(inner: S, assembling: std::sync::Arc<Assembling>) -> Self {
+        Budgeted {
+            inner,
+            assembling,
+            freed: None,
+            deadline: None,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Budgeted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            // Registered before the check, so a release between the two is not missed.
+            let freed = this
+                .freed
+                .get_or_insert_with(|| Box::pin(BUDGET_FREED.notified()));
+            if !this.assembling.exhausted() {
+                this.freed = None;
+                this.deadline = None;
+                break;
+            }
+            if freed.as_mut().poll(cx).is_ready() {
+                this.freed = None;
+                continue;
+            }
+            let deadline = this
+                .deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(BUDGET_WAIT)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                this.freed = None;
+                this.deadline = None;
+                return Poll::Ready(Err(std::io::Error::other(BudgetExhausted)));
+            }
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            this.assembling.read(n);
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Budgeted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// How to cut bytes into transport frames / request bodies.

@@ -71,6 +71,14 @@ struct Args {
     /// [default: SignalRConform.Reference.ConformanceHub]
     #[arg(long, value_name = "NAME")]
     hub_name: Option<String>,
+    /// Kestrel's RequestHeadersTimeout: a request's headers must be complete this long after
+    /// its first byte [default: 30000]
+    #[arg(long, value_name = "MS")]
+    request_headers_timeout_ms: Option<u64>,
+    /// Kestrel's KeepAliveTimeout: a connection with no request in progress is closed after
+    /// this [default: 130000]
+    #[arg(long, value_name = "MS")]
+    keep_alive_timeout_ms: Option<u64>,
 }
 
 #[tokio::main]
@@ -154,6 +162,12 @@ async fn main() -> ExitCode {
         config.hub_name = n;
     }
     let redis = config.redis.clone();
+    if let Some(ms) = args.request_headers_timeout_ms {
+        config.request_headers_timeout_ms = ms;
+    }
+    if let Some(ms) = args.keep_alive_timeout_ms {
+        config.keep_alive_timeout_ms = ms;
+    }
     for name in &args.faults {
         match name.parse::<Fault>() {
             Ok(f) => config.faults.push(f),

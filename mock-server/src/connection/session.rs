@@ -114,6 +114,12 @@ impl Session {
                         }
                     }
                     Received::Closed => {
+                        if let Some(max) = t.message_too_large() {
+                            return CloseReason::Protocol(signalr_protocol::ProtocolError::invalid_data(
+                                signalr_protocol::Layer::Framing,
+                                signalr_protocol::error::texts::max_message_size(max),
+                            ));
+                        }
                         if t.failed() {
                             return CloseReason::BadFrame;
                         }

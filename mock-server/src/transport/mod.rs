@@ -56,6 +56,12 @@ pub(crate) trait Transport: Send + 'static {
         false
     }
 
+    /// The transport refused a message too large to assemble: the hub's message size limit
+    /// (this many bytes) was exceeded, and the connection ends as ASP.NET Core ends it then.
+    fn message_too_large(&self) -> Option<usize> {
+        None
+    }
+
     /// Long Polling keeps itself alive: no hub Pings.
     fn inherent_keep_alive(&self) -> bool {
         self.kind() == TransportKind::LongPolling

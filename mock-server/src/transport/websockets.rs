@@ -50,8 +50,12 @@ pub(crate) struct WsOptions {
     /// Answer a client's Close frame with status 1000 (true) or echo it (tungstenite's way).
     pub(crate) answer_close_with_1000: bool,
     /// The hub's `MaximumReceiveMessageSize` (`None` = unlimited). A WebSocket message is
-    /// refused (1009) while it arrives once it is larger than this plus [`BATCH_ALLOWANCE`], so
-    /// a message that never ends is not assembled in memory.
+    /// refused while it arrives once it is larger than this plus [`BATCH_ALLOWANCE`], so a
+    /// message that never ends is not assembled in memory. It ends the connection as ASP.NET
+    /// Core ends it: its WebSocket transport copies frames into a pipe whatever their size, and
+    /// the hub finds more than its limit without a complete message — the Close with "The
+    /// maximum message size of {N}B was exceeded", then a normal WebSocket close (1000), not
+    /// 1009 (`WebSocketsServerTransport.StartReceiving`, `HubConnectionHandler`).
     pub(crate) hub_message_size: Option<usize>,
     /// `TransportSendTimeout`: a send stuck longer aborts the connection.
     pub(crate) send_timeout: Duration,
@@ -138,6 +142,10 @@ pub(crate) struct WebSocketTransport {
     /// A send timed out: the socket is abandoned without a closing handshake.
     stuck: bool,
     send_timeout: Duration,
+    /// The hub's message size limit as the close reports it.
+    message_limit: usize,
+    /// A message over [`WsOptions::max_message`] arrived.
+    too_large: bool,
 }
 
 impl WebSocketTransport {
@@ -152,6 +160,8 @@ impl WebSocketTransport {
             failed: None,
             stuck: false,
             send_timeout: o.send_timeout,
+            message_limit: o.hub_message_size.unwrap_or(MAX_MESSAGE_SIZE),
+            too_large: false,
         }
     }
 }
@@ -169,6 +179,14 @@ impl Transport for WebSocketTransport {
             WsEvent::Data(b) => Received::Data(b),
             WsEvent::Close => {
                 self.closed = true;
+                Received::Closed
+            }
+            // A message past the limit ends like a hub message over the hub's limit (see
+            // `WsOptions::hub_message_size`): the hub's Close, then 1000, not 1009.
+            WsEvent::Failed(Some(1009)) => {
+                self.closed = true;
+                self.failed = Some(1000);
+                self.too_large = true;
                 Received::Closed
             }
             WsEvent::Failed(code) => {
@@ -207,13 +225,17 @@ impl Transport for WebSocketTransport {
         self.failed.is_some()
     }
 
+    fn message_too_large(&self) -> Option<usize> {
+        self.too_large.then_some(self.message_limit)
+    }
+
     async fn close(&mut self) {
         if self.stuck {
             return;
         }
         if let Some(code) = self.failed {
             // A bad frame: the hub's Close went out; now the WebSocket close the frame earns
-            // (1007 invalid UTF-8, 1009 too big, 1002 protocol violation), without waiting for
+            // (1007 invalid UTF-8, 1002 protocol violation; 1000 after a message too big), without waiting for
             // the client's reply.
             let _ = tokio::time::timeout(self.send_timeout, self.ws.send_close(code)).await;
             return;

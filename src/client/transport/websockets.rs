@@ -10,16 +10,18 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use super::{CloseInfo, Incoming, Reader, Transport, TransportFuture};
 use crate::client::error::{ClientError, OpenError};
 use crate::client::http::{decode_body, header_pairs, Http, HttpResult};
 use crate::client::transcript::{redact_url, show_bytes};
-use crate::client::wire::{FrameKind, Held, MAX_RECEIVE};
+use crate::client::wire::{Assembling, Budgeted, FrameKind, Held, MAX_RECEIVE};
 use crate::result::Direction;
 
-type WsSink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+/// The socket's reads count against the run's shared receive budget (see [`Assembling`]).
+type WsStream = WebSocketStream<Budgeted<TcpStream>>;
+type WsSink = SplitSink<WsStream, Message>;
 
 /// An open WebSocket.
 pub(super) struct WebSocket {
@@ -58,21 +60,18 @@ pub(super) async fn open(
             );
         }
     }
-    let connected = match tokio::time::timeout(
-        http.timeout,
-        tokio_tungstenite::connect_async_with_config(req, Some(ws_config()), false),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => {
-            let e = OpenError::UpgradeTimeout(http.timeout);
-            http.transcript
-                .mark(crate::client::transcript::Mark::WaitedOut);
-            http.note(Direction::Note, "ws", e.to_string());
-            return Err(e);
-        }
-    };
+    let assembling = std::sync::Arc::new(Assembling::default());
+    let connected =
+        match tokio::time::timeout(http.timeout, connect(&ws_url, req, assembling.clone())).await {
+            Ok(r) => r,
+            Err(_) => {
+                let e = OpenError::UpgradeTimeout(http.timeout);
+                http.transcript
+                    .mark(crate::client::transcript::Mark::WaitedOut);
+                http.note(Direction::Note, "ws", e.to_string());
+                return Err(e);
+            }
+        };
     match connected {
         Ok((ws, resp)) => {
             http.note(
@@ -84,7 +83,7 @@ pub(super) async fn open(
             Ok(WebSocket {
                 http: http.clone(),
                 sink,
-                reader: Reader::spawn(read(stream, tx)),
+                reader: Reader::spawn(read(stream, tx, assembling)),
             })
         }
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
@@ -116,6 +115,39 @@ pub(super) async fn open(
     }
 }
 
+/// `connect_async_with_config`, with the socket wrapped in [`Budgeted`] before the handshake
+/// (tokio-tungstenite is built without TLS: `wss` is refused as it refused it).
+async fn connect(
+    url: &reqwest::Url,
+    req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    assembling: std::sync::Arc<Assembling>,
+) -> Result<
+    (
+        WsStream,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::error::UrlError;
+    use tokio_tungstenite::tungstenite::Error;
+    if url.scheme() == "wss" {
+        return Err(Error::Url(UrlError::TlsFeatureNotEnabled));
+    }
+    let host = url.host_str().ok_or(Error::Url(UrlError::NoHostName))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or(Error::Url(UrlError::UnsupportedUrlScheme))?;
+    let tcp = TcpStream::connect(format!("{host}:{port}"))
+        .await
+        .map_err(Error::Io)?;
+    tokio_tungstenite::client_async_with_config(
+        req,
+        Budgeted::new(tcp, assembling),
+        Some(ws_config()),
+    )
+    .await
+}
+
 /// tungstenite assembles a message before handing it over: bound it (and a frame) by the
 /// client's per-message limit instead of tungstenite's 64 MiB default.
 fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
@@ -128,10 +160,21 @@ fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
 /// must see what such a client would hide or repair — the frame kind (text or binary), the
 /// close code and reason, a connection lost without a close frame — so a case can fail on it.
 async fn read(
-    mut stream: futures_util::stream::SplitStream<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+    mut stream: futures_util::stream::SplitStream<WsStream>,
     tx: mpsc::Sender<Incoming>,
+    assembling: std::sync::Arc<Assembling>,
 ) {
+    // Whatever ends this loop, the bytes read for a message not delivered are given back.
+    struct GiveBack(std::sync::Arc<Assembling>);
+    impl Drop for GiveBack {
+        fn drop(&mut self) {
+            self.0.delivered();
+        }
+    }
+    let assembling = GiveBack(assembling);
     while let Some(m) = stream.next().await {
+        // The message left tungstenite: from here it counts as `Held` (data) or not at all.
+        assembling.0.delivered();
         let data = match &m {
             Ok(Message::Text(t)) => Some((t.as_bytes().to_vec(), FrameKind::Text)),
             Ok(Message::Binary(b)) => Some((b.to_vec(), FrameKind::Binary)),
