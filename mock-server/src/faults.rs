@@ -104,6 +104,30 @@ faults! {
     SsePlainHeaders = "sse-plain-headers",
     /// Ends a poll that waited out the poll timeout with 204 (connection gone) instead of an empty 200.
     PollTimeout204 = "poll-timeout-204",
+    /// Stateful reconnect: a reattach sends the Sequence message but not the unacknowledged messages.
+    StatefulNoReplay = "stateful-no-replay",
+    /// Stateful reconnect: the client's Acks do not trim the resend buffer (acknowledged messages are replayed).
+    StatefulAckIgnored = "stateful-ack-ignored",
+    /// Stateful reconnect: the client's Sequence is ignored, so messages it sends again are processed twice.
+    StatefulNoDedup = "stateful-no-dedup",
+    /// Stateful reconnect: the client's messages are never acknowledged.
+    StatefulNoAck = "stateful-no-ack",
+    /// Stateful reconnect: Pings are numbered like invocation messages (Ack ids run ahead).
+    StatefulCountsPings = "stateful-counts-pings",
+    /// Stateful reconnect: a cut connection can be reattached forever (no disconnect timeout).
+    StatefulNeverExpires = "stateful-never-expires",
+    /// Stateful reconnect: a WebSocket closed with a Close frame can still be reattached.
+    StatefulGracefulDetaches = "stateful-graceful-detaches",
+    /// Stateful reconnect is used on Server-Sent Events and Long Polling too (Acks are sent there).
+    StatefulAllTransports = "stateful-all-transports",
+    /// Stateful reconnect: a Sequence beyond the client's messages is accepted.
+    StatefulSequenceUnchecked = "stateful-sequence-unchecked",
+    /// Stateful reconnect: the unfinished bytes of a dead WebSocket are kept and read with the new one's.
+    StatefulKeepsRemains = "stateful-keeps-remains",
+    /// Stateful reconnect: sending goes on past StatefulReconnectBufferSize without Acks.
+    StatefulNoBackpressure = "stateful-no-backpressure",
+    /// Negotiate answers useStatefulReconnect: true although the client did not ask for it.
+    StatefulOfferedUnasked = "stateful-offered-unasked",
 }
 
 impl std::fmt::Display for Fault {

@@ -2,7 +2,9 @@
 //! `HubConnectionContext` and `DefaultHubDispatcher` run it:
 //!
 //! - [`handshake`]: the handshake phase (protocol selection, timeout, error texts);
-//! - [`session`]: the receive/write loop (framing, keep-alive, client timeout, Close);
+//! - [`session`]: the receive/write loop (framing, keep-alive, client timeout, Close, and
+//!   reattaching a stateful connection's new WebSocket);
+//! - [`buffer`]: stateful reconnect's resend buffer and numbering (`MessageBuffer`);
 //! - [`dispatcher`]: invocations, completions, server-to-client and upload streams.
 //!
 //! Each connection is one task. It reads from the transport and writes whatever other tasks
@@ -14,6 +16,7 @@
 use std::sync::Arc;
 
 use signalr_protocol::FrameReader;
+use tokio::sync::mpsc;
 
 use crate::error::CloseReason;
 use crate::faults::Fault;
@@ -24,6 +27,7 @@ use crate::request::RequestInfo;
 use crate::shared::Shared;
 use crate::transport::Transport;
 
+mod buffer;
 mod dispatcher;
 mod handshake;
 mod session;
@@ -39,10 +43,19 @@ pub(crate) struct ConnectionSetup {
     pub(crate) hub: Arc<Hub>,
     pub(crate) lifetime: Arc<HubLifetime>,
     pub(crate) shared: Arc<Shared>,
+    /// Negotiate granted stateful reconnect (used only on WebSockets, handshake version 2).
+    pub(crate) stateful: bool,
 }
 
-/// Runs a hub connection to its end.
-pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
+/// Runs a hub connection to its end. `reattach` is given when the connection negotiated
+/// stateful reconnect: it delivers the WebSockets the client reattaches with. The feature is
+/// used only with a version 2 handshake (`HubConnectionContext`); otherwise `reattach` is
+/// dropped and the connection is an ordinary one.
+pub(crate) async fn run<T: Transport>(
+    mut t: T,
+    setup: ConnectionSetup,
+    mut reattach: Option<mpsc::Receiver<T>>,
+) {
     let cfg = &setup.shared.config;
     let faults = setup.shared.faults;
     let max_size = if faults.has(Fault::NoMessageSizeLimit) {
@@ -57,10 +70,22 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         detailed_errors: setup.hub.detailed_errors,
         shutdown: &setup.shared.shutdown,
     };
-    let Some(protocol) = handshake::handshake(&mut t, &mut frames, rules).await else {
+    let Some((protocol, version)) = handshake::handshake(&mut t, &mut frames, rules).await else {
         t.close().await;
         return;
     };
+    if version < 2 {
+        reattach = None;
+    }
+    // Stateful reconnect is for WebSockets only (the fault uses it on any transport).
+    let stateful = reattach.is_some()
+        || (setup.stateful && version >= 2 && faults.has(Fault::StatefulAllTransports));
+    let buffer = stateful.then(|| {
+        Box::new(buffer::MessageBuffer::new(
+            cfg.stateful_reconnect_buffer_size,
+            faults,
+        ))
+    });
 
     let (conn, mut rx) = ConnHandle::new(
         Identity {
@@ -93,14 +118,17 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         faults,
         detailed: setup.hub.detailed_errors,
         client_timeout_armed: false,
+        buffer,
+        attached: true,
     };
     setup.lifetime.add(conn.clone());
 
     let reason = match session.dispatcher.on_connected() {
         Err(e) => CloseReason::OnConnected(e),
-        Ok(()) => session.run_loop(&mut t, &mut rx, cfg).await,
+        Ok(()) => session.run_loop(&mut t, &mut rx, cfg, &mut reattach).await,
     };
     // A reason recorded by someone else (abort, overflow, shutdown) wins.
+    drop(reattach);
     let reason = conn.take_reason().unwrap_or(reason);
     session.finish(&mut t, &mut rx, reason).await;
 }

@@ -42,7 +42,11 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
         .into_iter()
         .filter(|t| ep.transports.iter().any(|k| k.name() == t.transport))
         .collect();
-    let stateful = shared.config.allow_stateful_reconnects && q.use_stateful_reconnect;
+    // Only when the client asked and the hub allows it (`ProcessNegotiate`); used only on
+    // WebSockets with a version 2 handshake.
+    let stateful = ep.allow_stateful_reconnects && q.use_stateful_reconnect;
+    conn.set_stateful(stateful);
+    let offered = stateful || faults.has(Fault::StatefulOfferedUnasked);
     let body = if faults.has(Fault::NegotiateWithoutVersion) {
         NegotiateResponse {
             connection_id: Some(conn.connection_id.clone()),
@@ -58,7 +62,7 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
             connection_id: Some(conn.connection_id.clone()),
             connection_token: Some(conn.token.clone()),
             available_transports: Some(transports),
-            use_stateful_reconnect: stateful,
+            use_stateful_reconnect: offered,
             ..NegotiateResponse::default()
         }
         .to_json()

@@ -76,6 +76,10 @@ fn describe(cfg: &MockConfig) -> Value {
             "statefulReconnect",
             Value::Bool(cfg.allow_stateful_reconnects),
         ),
+        (
+            "statefulReconnectBufferSize",
+            n(cfg.stateful_reconnect_buffer_size as u64),
+        ),
     ];
     Value::Map(
         entries

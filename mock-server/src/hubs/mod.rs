@@ -52,6 +52,7 @@ pub(crate) fn endpoints(
             transports: supported(transports),
             require_auth: auth,
             test_app,
+            allow_stateful_reconnects: config.allow_stateful_reconnects,
         })
     };
     let mut endpoints = vec![
@@ -101,6 +102,7 @@ pub(crate) fn endpoints(
             transports: supported(&all),
             require_auth: false,
             test_app: true,
+            allow_stateful_reconnects: false,
         }),
     ];
     for (path, h) in extra {

@@ -152,6 +152,8 @@ pub(crate) struct WebSocketTransport {
     failed: Option<u16>,
     /// A send timed out: the socket is abandoned without a closing handshake.
     stuck: bool,
+    /// The client sent a Close frame (it did not just vanish).
+    peer_closed: bool,
     send_timeout: Duration,
 }
 
@@ -166,6 +168,7 @@ impl WebSocketTransport {
             text_as_binary: o.text_as_binary,
             failed: None,
             stuck: false,
+            peer_closed: false,
             send_timeout: o.send_timeout,
         }
     }
@@ -190,7 +193,12 @@ impl Transport for WebSocketTransport {
                     self.failed = close_code_for(&e);
                     return Received::Closed;
                 }
-                Some(Ok(Message::Close(_))) | None => {
+                Some(Ok(Message::Close(_))) => {
+                    self.closed = true;
+                    self.peer_closed = true;
+                    return Received::Closed;
+                }
+                None => {
                     self.closed = true;
                     return Received::Closed;
                 }
@@ -223,6 +231,10 @@ impl Transport for WebSocketTransport {
 
     fn failed(&self) -> bool {
         self.failed.is_some()
+    }
+
+    fn closed_gracefully(&self) -> bool {
+        self.peer_closed
     }
 
     async fn close(&mut self) {
