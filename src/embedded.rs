@@ -10,6 +10,9 @@ use crate::runner::RunOptions;
 pub fn mock_config() -> MockConfig {
     MockConfig {
         port: 0,
+        // The default run covers stateful reconnect; cases that do not ask for it get ordinary
+        // connections, as from ASP.NET Core with `AllowStatefulReconnects`.
+        allow_stateful_reconnects: true,
         ..MockConfig::default().fast_timers()
     }
 }

@@ -108,7 +108,7 @@ faults! {
     StatefulNoReplay = "stateful-no-replay",
     /// Stateful reconnect: the client's Acks do not trim the resend buffer (acknowledged messages are replayed).
     StatefulAckIgnored = "stateful-ack-ignored",
-    /// Stateful reconnect: the client's Sequence is ignored, so messages it sends again are processed twice.
+    /// Stateful reconnect: the client's Sequence is ignored and nothing waits for it, so messages it sends again are processed twice.
     StatefulNoDedup = "stateful-no-dedup",
     /// Stateful reconnect: the client's messages are never acknowledged.
     StatefulNoAck = "stateful-no-ack",
@@ -116,7 +116,7 @@ faults! {
     StatefulCountsPings = "stateful-counts-pings",
     /// Stateful reconnect: a cut connection can be reattached forever (no disconnect timeout).
     StatefulNeverExpires = "stateful-never-expires",
-    /// Stateful reconnect: a WebSocket closed with a Close frame can still be reattached.
+    /// Stateful reconnect: a connection the client ended (WebSocket Close frame, Close message) can still be reattached.
     StatefulGracefulDetaches = "stateful-graceful-detaches",
     /// Stateful reconnect is used on Server-Sent Events and Long Polling too (Acks are sent there).
     StatefulAllTransports = "stateful-all-transports",
@@ -126,8 +126,10 @@ faults! {
     StatefulKeepsRemains = "stateful-keeps-remains",
     /// Stateful reconnect: sending goes on past StatefulReconnectBufferSize without Acks.
     StatefulNoBackpressure = "stateful-no-backpressure",
-    /// Negotiate answers useStatefulReconnect: true although the client did not ask for it.
+    /// Negotiate grants stateful reconnect (useStatefulReconnect: true) although the client did not ask for it.
     StatefulOfferedUnasked = "stateful-offered-unasked",
+    /// Negotiate never grants stateful reconnect, although the hub allows it and the client asks.
+    StatefulNeverOffered = "stateful-never-offered",
 }
 
 impl std::fmt::Display for Fault {

@@ -30,6 +30,8 @@ pub struct TargetInfo {
     pub detailed_errors: bool,
     /// Stateful reconnect enabled.
     pub stateful_reconnect: bool,
+    /// `StatefulReconnectBufferSize` (100,000 unless declared).
+    pub stateful_reconnect_buffer_size: u64,
     /// `MaximumParallelInvocationsPerClient` (1 unless declared).
     pub max_parallel_invocations: u64,
     /// `MaximumReceiveMessageSize` (`None` = unlimited; 32768 unless declared).
@@ -91,6 +93,15 @@ impl TargetInfo {
                 .stateful_reconnect
                 .then_some(())
                 .ok_or_else(|| "the target does not allow stateful reconnect".to_owned()),
+            "default-stateful-reconnect-buffer" => (self.stateful_reconnect_buffer_size
+                == 100_000)
+                .then_some(())
+                .ok_or_else(|| {
+                    format!(
+                        "the target's stateful reconnect buffer is {} bytes, not 100000",
+                        self.stateful_reconnect_buffer_size
+                    )
+                }),
             "sequential-invocations" => (self.max_parallel_invocations <= 1)
                 .then_some(())
                 .ok_or_else(|| {
@@ -138,6 +149,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
     let mut info = TargetInfo {
         max_message_size: Some(32_768),
         max_parallel_invocations: 1,
+        stateful_reconnect_buffer_size: 100_000,
         ..TargetInfo::default()
     };
     let http = http_client_for(&opts.target.tls);
@@ -302,6 +314,10 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                     .get("statefulReconnect", false)
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                info.stateful_reconnect_buffer_size = d
+                    .get("statefulReconnectBufferSize", false)
+                    .and_then(Value::as_i64)
+                    .map_or(100_000, |n| n.max(0) as u64);
                 info.max_parallel_invocations = d
                     .get("maximumParallelInvocationsPerClient", false)
                     .and_then(Value::as_i64)

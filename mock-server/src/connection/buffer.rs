@@ -124,7 +124,7 @@ impl MessageBuffer {
     /// next id when nothing is unacknowledged) followed by every unacknowledged message, in
     /// order, for one write; from now on the client's messages wait for its own Sequence.
     pub(crate) fn resend(&mut self, encode: impl Fn(&HubMessage) -> Bytes) -> Vec<u8> {
-        self.wait_for_sequence = true;
+        self.wait_for_sequence = !self.faults.has(Fault::StatefulNoDedup);
         let first = self.sent.front().map_or(self.total_sent + 1, |(id, _)| *id);
         let mut out = encode(&HubMessage::Sequence(signalr_protocol::SequenceId {
             sequence_id: first,

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::error::CloseReason;
 use crate::faults::Fault;
 use crate::handle::{ConnHandle, Identity};
+use crate::http::connections::HttpConnection;
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
 use crate::request::RequestInfo;
@@ -43,8 +44,9 @@ pub(crate) struct ConnectionSetup {
     pub(crate) hub: Arc<Hub>,
     pub(crate) lifetime: Arc<HubLifetime>,
     pub(crate) shared: Arc<Shared>,
-    /// Negotiate granted stateful reconnect (used only on WebSockets, handshake version 2).
-    pub(crate) stateful: bool,
+    /// The negotiated connection: whether negotiate granted stateful reconnect (used only on
+    /// WebSockets with handshake version 2), and its state for later transport requests.
+    pub(crate) http: Arc<HttpConnection>,
 }
 
 /// Runs a hub connection to its end. `reattach` is given when the connection negotiated
@@ -74,12 +76,14 @@ pub(crate) async fn run<T: Transport>(
         t.close().await;
         return;
     };
-    if version < 2 {
+    if version < 2 && reattach.is_some() {
+        // `DisableReconnect`: an ordinary connection (a second WebSocket is refused with 409).
+        setup.http.set_stateful(false);
         reattach = None;
     }
     // Stateful reconnect is for WebSockets only (the fault uses it on any transport).
     let stateful = reattach.is_some()
-        || (setup.stateful && version >= 2 && faults.has(Fault::StatefulAllTransports));
+        || (setup.http.is_stateful() && version >= 2 && faults.has(Fault::StatefulAllTransports));
     let buffer = stateful.then(|| {
         Box::new(buffer::MessageBuffer::new(
             cfg.stateful_reconnect_buffer_size,
@@ -129,6 +133,11 @@ pub(crate) async fn run<T: Transport>(
     };
     // A reason recorded by someone else (abort, overflow, shutdown) wins.
     drop(reattach);
+    if t.kind() == signalr_protocol::TransportKind::WebSockets {
+        // Over for good: from now on a WebSocket for this token is answered 404, also while the
+        // closing handshake runs and before the connection leaves the table.
+        setup.http.set_ended();
+    }
     let reason = conn.take_reason().unwrap_or(reason);
     session.finish(&mut t, &mut rx, reason).await;
 }

@@ -87,6 +87,8 @@ impl Session {
         if let Err(r) = self.process_frames(&mut blocked) {
             return r;
         }
+        // The fault mode lets a client's Close message only detach a stateful connection.
+        let close_detaches = self.faults.has(Fault::StatefulGracefulDetaches);
         loop {
             // Everything ready to go out leaves in one write (a full resend buffer makes the
             // rest wait in the queue for the client's Ack).
@@ -173,18 +175,32 @@ impl Session {
                     Received::Data(b) => {
                         last_received = Instant::now();
                         self.frames.push(&b);
-                        if let Err(r) = self.process_frames(&mut blocked) {
-                            return r;
+                        match self.process_frames(&mut blocked) {
+                            Err(CloseReason::ClientClose)
+                                if close_detaches && self.may_detach(reattach) =>
+                            {
+                                // The fault: the client's own end only detaches, for good.
+                                let _ = self.detach(cfg, &mut out);
+                                detached_until = None;
+                            }
+                            Err(r) => return r,
+                            Ok(()) => {}
                         }
                     }
                     Received::Closed => {
                         if t.failed() {
                             return CloseReason::BadFrame;
                         }
-                        let vanished = !t.closed_gracefully()
-                            || self.faults.has(Fault::StatefulGracefulDetaches);
-                        if vanished && self.may_detach(reattach) {
+                        if !t.closed_gracefully() && self.may_detach(reattach) {
                             detached_until = self.detach(cfg, &mut out);
+                            continue;
+                        }
+                        if close_detaches && self.may_detach(reattach) {
+                            // The fault: the closing handshake completes, yet the connection
+                            // only detaches, for good.
+                            t.close().await;
+                            let _ = self.detach(cfg, &mut out);
+                            detached_until = None;
                             continue;
                         }
                         if let Err(e) = self.frames.finish() {

@@ -227,6 +227,10 @@ async fn get(
             ConnState::Active(TransportKind::LongPolling) => Next::Poll,
             ConnState::Active(_) => Next::Refuse(text(StatusCode::CONFLICT, "")),
             ConnState::Ended(_) if kind == TransportKind::LongPolling => Next::EndedPoll,
+            // A WebSocket connection that ended is as good as gone (`GetOrCreateConnectionAsync`).
+            ConnState::Ended(_) if kind == TransportKind::WebSockets => {
+                Next::Refuse(bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned()))
+            }
             ConnState::Ended(_) => Next::Refuse(text(StatusCode::NOT_FOUND, NO_CONNECTION)),
         },
     };
@@ -382,7 +386,7 @@ async fn run_endpoint<T: Transport>(
     t: T,
     shared: &Arc<Shared>,
     ep: &Endpoint,
-    conn: &HttpConnection,
+    conn: &Arc<HttpConnection>,
     info: Arc<RequestInfo>,
     reattach: Option<tokio::sync::mpsc::Receiver<T>>,
 ) {
@@ -396,7 +400,7 @@ async fn run_endpoint<T: Transport>(
                     hub: hub.clone(),
                     lifetime: lifetime.clone(),
                     shared: shared.clone(),
-                    stateful: conn.is_stateful(),
+                    http: conn.clone(),
                 },
                 reattach,
             )

@@ -44,9 +44,10 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
         .collect();
     // Only when the client asked and the hub allows it (`ProcessNegotiate`); used only on
     // WebSockets with a version 2 handshake.
-    let stateful = ep.allow_stateful_reconnects && q.use_stateful_reconnect;
+    let stateful = (ep.allow_stateful_reconnects && q.use_stateful_reconnect
+        || faults.has(Fault::StatefulOfferedUnasked))
+        && !faults.has(Fault::StatefulNeverOffered);
     conn.set_stateful(stateful);
-    let offered = stateful || faults.has(Fault::StatefulOfferedUnasked);
     let body = if faults.has(Fault::NegotiateWithoutVersion) {
         NegotiateResponse {
             connection_id: Some(conn.connection_id.clone()),
@@ -62,7 +63,7 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
             connection_id: Some(conn.connection_id.clone()),
             connection_token: Some(conn.token.clone()),
             available_transports: Some(transports),
-            use_stateful_reconnect: offered,
+            use_stateful_reconnect: stateful,
             ..NegotiateResponse::default()
         }
         .to_json()
