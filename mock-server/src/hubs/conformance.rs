@@ -13,7 +13,7 @@ use crate::error::HubError;
 use crate::hub::{Hub, Param, ParamType as T};
 
 /// Version of `fixtures/contract/CONTRACT.md` this hub implements.
-pub(crate) const CONTRACT_VERSION: &str = "1.0";
+pub(crate) const CONTRACT_VERSION: &str = "1.1";
 
 /// Optional features a target may lack; `Describe` lists what this one has.
 pub(crate) const FEATURES: &[&str] = &[
