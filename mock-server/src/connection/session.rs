@@ -227,12 +227,12 @@ impl Session {
                     if let Some(at) = next_ack.as_mut() {
                         *at += ACK_INTERVAL;
                     }
-                    if self.attached {
-                        let due = self.buffer.as_mut().and_then(|b| b.ack_due());
-                        if let Some(id) = due {
-                            let ack = HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: id });
-                            out.extend_from_slice(&self.conn.encode(&ack));
-                        }
+                    // While detached the Ack goes nowhere but counts as sent, as ASP.NET Core's
+                    // timer writes it into the dead transport's pipe.
+                    let due = self.buffer.as_mut().and_then(|b| b.ack_due());
+                    if let (Some(id), true) = (due, self.attached) {
+                        let ack = HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: id });
+                        out.extend_from_slice(&self.conn.encode(&ack));
                     }
                 }
                 _ = sleep_until_opt(timeout_at) => {
