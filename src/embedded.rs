@@ -12,6 +12,9 @@ pub fn mock_config() -> MockConfig {
     MockConfig {
         port: 0,
         close_on_authentication_expiration: true,
+        // The default run covers stateful reconnect; cases that do not ask for it get ordinary
+        // connections, as from ASP.NET Core with `AllowStatefulReconnects`.
+        allow_stateful_reconnects: true,
         ..MockConfig::default().fast_timers()
     }
 }

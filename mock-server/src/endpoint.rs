@@ -34,6 +34,8 @@ pub(crate) struct Endpoint {
     pub(crate) close_on_auth_expiration: bool,
     /// Belongs to the TestHub app (cookies on negotiate, 204 for every OPTIONS).
     pub(crate) test_app: bool,
+    /// `HttpConnectionDispatcherOptions.AllowStatefulReconnects` for this path.
+    pub(crate) allow_stateful_reconnects: bool,
 }
 
 impl Endpoint {

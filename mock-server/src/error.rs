@@ -99,6 +99,9 @@ pub(crate) enum CloseReason {
     /// The client sent a WebSocket frame the transport refuses (invalid UTF-8 in a text frame,
     /// a message over the limit, a protocol violation).
     BadFrame,
+    /// A stateful client's Sequence named an id beyond the messages it sent
+    /// (`MessageBuffer.ResetSequence`).
+    SequenceTooLarge,
 }
 
 impl CloseReason {
@@ -131,6 +134,13 @@ impl CloseReason {
             CloseReason::InvalidCompletion(m) => {
                 HubMessage::close(error("InvalidOperationException", m), true)
             }
+            CloseReason::SequenceTooLarge => HubMessage::close(
+                error(
+                    "InvalidOperationException",
+                    "Sequence ID greater than amount of messages we've received.",
+                ),
+                true,
+            ),
             CloseReason::BadFrame => HubMessage::close(
                 error(
                     "WebSocketException",

@@ -131,6 +131,32 @@ faults! {
     NoClockSkew = "no-clock-skew",
     /// Only HS256 signatures are accepted (HS384/HS512 made with the key are refused).
     Hs256Only = "hs256-only",
+    /// Stateful reconnect: a reattach sends the Sequence message but not the unacknowledged messages.
+    StatefulNoReplay = "stateful-no-replay",
+    /// Stateful reconnect: the client's Acks do not trim the resend buffer (acknowledged messages are replayed).
+    StatefulAckIgnored = "stateful-ack-ignored",
+    /// Stateful reconnect: the client's Sequence is ignored and nothing waits for it, so messages it sends again are processed twice.
+    StatefulNoDedup = "stateful-no-dedup",
+    /// Stateful reconnect: the client's messages are never acknowledged.
+    StatefulNoAck = "stateful-no-ack",
+    /// Stateful reconnect: Pings are numbered like invocation messages (Ack ids run ahead).
+    StatefulCountsPings = "stateful-counts-pings",
+    /// Stateful reconnect: a cut connection can be reattached forever (no disconnect timeout).
+    StatefulNeverExpires = "stateful-never-expires",
+    /// Stateful reconnect: a connection the client ended (WebSocket Close frame, Close message) can still be reattached.
+    StatefulGracefulDetaches = "stateful-graceful-detaches",
+    /// Stateful reconnect is used on Server-Sent Events and Long Polling too (Acks are sent there).
+    StatefulAllTransports = "stateful-all-transports",
+    /// Stateful reconnect: a Sequence beyond the client's messages is accepted.
+    StatefulSequenceUnchecked = "stateful-sequence-unchecked",
+    /// Stateful reconnect: the unfinished bytes of a dead WebSocket are kept and read with the new one's.
+    StatefulKeepsRemains = "stateful-keeps-remains",
+    /// Stateful reconnect: sending goes on past StatefulReconnectBufferSize without Acks.
+    StatefulNoBackpressure = "stateful-no-backpressure",
+    /// Negotiate grants stateful reconnect (useStatefulReconnect: true) although the client did not ask for it.
+    StatefulOfferedUnasked = "stateful-offered-unasked",
+    /// Negotiate never grants stateful reconnect, although the hub allows it and the client asks.
+    StatefulNeverOffered = "stateful-never-offered",
 }
 
 impl std::fmt::Display for Fault {

@@ -52,12 +52,6 @@ impl ServerBuilder {
         if config.has_variation(crate::variations::Variation::DetailedErrors) {
             config.enable_detailed_errors = true;
         }
-        if config.allow_stateful_reconnects {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "allow_stateful_reconnects: stateful reconnect is not implemented by this mock-hub yet",
-            ));
-        }
         let addr = listener.local_addr()?;
         let faults = FaultSet::new(&config.faults);
         let shutdown = CancellationToken::new();

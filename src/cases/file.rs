@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use signalr_protocol::TransportKind;
 
-use super::{Axes, ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, Level, OpenOpts, Tier};
+use super::{
+    Axes, ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, Level, OpenOpts, ReattachOpts, Tier,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +99,14 @@ pub(super) enum ConnectStep {
     Opts(ConnectOpts),
 }
 
+/// `reattach = true` or `reattach = { … }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub(super) enum ReattachStep {
+    Flag(bool),
+    Opts(ReattachOpts),
+}
+
 /// `open = true` or `open = { … }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -164,6 +174,8 @@ pub(super) struct RawStep {
     pub(super) expect_frames: Option<bool>,
     pub(super) expect_silence: Option<TimingText>,
     pub(super) expect_ping: Option<bool>,
+    pub(super) expect_ack: Option<i64>,
+    pub(super) reattach: Option<ReattachStep>,
     pub(super) close: Option<String>,
     pub(super) wait: Option<TimingText>,
     pub(super) token: Option<super::TokenStep>,
@@ -199,6 +211,8 @@ const ACTIONS: &[&str] = &[
     "expect_frames",
     "expect_silence",
     "expect_ping",
+    "expect_ack",
+    "reattach",
     "close",
     "wait",
     "token",
@@ -226,6 +240,8 @@ impl RawStep {
             self.expect_frames.is_some(),
             self.expect_silence.is_some(),
             self.expect_ping.is_some(),
+            self.expect_ack.is_some(),
+            self.reattach.is_some(),
             self.close.is_some(),
             self.wait.is_some(),
             self.token.is_some(),

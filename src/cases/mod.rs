@@ -152,6 +152,17 @@ pub struct HttpExpect {
     pub headers: std::collections::BTreeMap<String, String>,
 }
 
+/// Options of a `reattach` step (stateful reconnect: a new WebSocket for the same connection).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReattachOpts {
+    /// Which id goes on the URL: `token` (default: the connection's), `connectionId`, or a literal.
+    pub id: Option<String>,
+    /// Whether the WebSocket must open (default true). With false, the refusal is expected and
+    /// checked with `expect_http`.
+    pub expect_success: Option<bool>,
+}
+
 /// Options of an `open` step (transport without handshake).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -259,6 +270,7 @@ pub const BUILTIN_CAPABILITIES: &[&str] = &[
     "detailed-errors",
     "no-detailed-errors",
     "stateful-reconnect",
+    "default-stateful-reconnect-buffer",
     "sequential-invocations",
     "default-message-size-limit",
     "message-size-limit",
@@ -318,12 +330,26 @@ impl Case {
         if raw.hub == Hub::Authorized && !raw.requires.iter().any(|r| r == "authorized-hub") {
             return Err("hub = \"authorized\" needs requires = [\"authorized-hub\", …]".into());
         }
-        let steps = raw
+        let steps: Vec<Step> = raw
             .steps
             .into_iter()
             .enumerate()
             .map(|(i, s)| Step::from_raw(s).map_err(|m| format!("step {}: {m}", i + 1)))
             .collect::<Result<_, _>>()?;
+        // Stateful reconnect reattaches WebSockets only (ASP.NET Core offers it on no other
+        // transport): a case that reattaches must run on WebSockets alone.
+        let websockets_only = raw.transports.as_deref() == Some(&[TransportKind::WebSockets][..]);
+        if let Some(i) = steps
+            .iter()
+            .position(|s| matches!(s.action, step::Action::Reattach(_)))
+        {
+            if !websockets_only {
+                return Err(format!(
+                    "step {}: reattach needs transports = [\"websockets\"]",
+                    i + 1
+                ));
+            }
+        }
         Ok(Case {
             id: raw.id,
             title: raw.title,
@@ -591,10 +617,30 @@ expect = '{"type":6}'
                 "save = { x = \"y\" }\nexpect_ping = true",
                 "step 2: save goes with expect or expect_http",
             ),
+            (
+                "expect_ack = 0",
+                "step 2: expect_ack 0: sequence ids start at 1",
+            ),
+            (
+                "reattach = true",
+                "step 2: reattach needs transports = [\"websockets\"]",
+            ),
+            (
+                "reattach = { id = \"token\", handshake = true }",
+                "data did not match any variant of untagged enum ReattachStep",
+            ),
         ] {
             let e = load_error(step);
             assert!(e.contains(want), "{step}: {e}");
         }
+    }
+
+    #[test]
+    fn a_reattach_on_websockets_alone_loads() {
+        let text = "[[case]]\nid = \"a/b\"\ntitle = \"t\"\nrequirement = \"r\"\nlevel = \"MUST\"\nreference = \"x\"\ntransports = [\"websockets\"]\n[[case.step]]\nreattach = { id = \"connectionId\", expect_success = false }\n[[case.step]]\nexpect_ack = 3\n";
+        let cases = parse_file("t.toml", text).unwrap();
+        assert!(matches!(cases[0].steps[0].action, Action::Reattach(_)));
+        assert!(matches!(cases[0].steps[1].action, Action::ExpectAck(3)));
     }
 
     #[test]

@@ -7,10 +7,14 @@ use std::sync::Arc;
 
 use signalr_protocol::{HubMessage, HubProtocol};
 
-use super::file::{ConnectStep, HandshakeSend, OpenStep, PerProtocol, RawStep, TimingText};
+use super::file::{
+    ConnectStep, HandshakeSend, OpenStep, PerProtocol, RawStep, ReattachStep, TimingText,
+};
 use super::matcher::Pattern;
 use super::timing::Timing;
-use super::{ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, OpenOpts, TokenStep};
+use super::{
+    ConnectOpts, HandshakeExpect, HttpExpect, HttpStep, OpenOpts, ReattachOpts, TokenStep,
+};
 
 /// Text from the case that may hold `${variables}`. Without any, it is parsed at load and the
 /// parsed form is kept; with some, it is parsed once the variables are known.
@@ -214,6 +218,12 @@ pub enum Action {
     ExpectSilence(Timing),
     /// A Ping arrives.
     ExpectPing,
+    /// Stateful reconnect: the server acknowledges the client's messages up to this id (earlier
+    /// Acks may come first).
+    ExpectAck(i64),
+    /// Stateful reconnect: drop the WebSocket (if open) and open a new one for the same
+    /// connection, without a handshake.
+    Reattach(ReattachOpts),
     /// Close the transport.
     Close {
         /// WebSocket Close frame / DELETE, or dropping the connection.
@@ -255,6 +265,8 @@ impl Action {
             Action::ExpectFrames => "expect_frames",
             Action::ExpectSilence(_) => "expect_silence",
             Action::ExpectPing => "expect_ping",
+            Action::ExpectAck(_) => "expect_ack",
+            Action::Reattach(_) => "reattach",
             Action::Close { .. } | Action::CloseEmptyFrame => "close",
             Action::Wait(_) => "wait",
             Action::Token(_) => "token",
@@ -444,6 +456,16 @@ impl Step {
             Action::ExpectSilence(timing(t)?)
         } else if s.expect_ping.is_some() {
             Action::ExpectPing
+        } else if let Some(n) = s.expect_ack {
+            if n < 1 {
+                return Err(format!("expect_ack {n}: sequence ids start at 1"));
+            }
+            Action::ExpectAck(n)
+        } else if let Some(r) = s.reattach {
+            Action::Reattach(match r {
+                ReattachStep::Flag(_) => ReattachOpts::default(),
+                ReattachStep::Opts(o) => o,
+            })
         } else if let Some(how) = &s.close {
             match how.as_str() {
                 "graceful" => Action::Close { graceful: true },

@@ -63,6 +63,9 @@ pub struct Session {
     held: wire::Held,
     /// The first messages received (in order, at most [`MAX_KEPT_MESSAGES`]), for diagnostics.
     pub received: Vec<HubMessage>,
+    /// Stateful reconnect is in use (negotiated, WebSockets, handshake version 2): the server
+    /// acks on a timer, so expectations skip its Acks like Pings (`expect_ack` checks them).
+    pub stateful: bool,
     /// The first WebSocket frame after the handshake whose type is not the protocol's transfer
     /// format (text for JSON, binary for MessagePack): its type and its bytes as shown.
     pub wrong_frame: Option<(FrameKind, String)>,
@@ -108,6 +111,7 @@ impl Session {
             closed: None,
             received: Vec::new(),
             wrong_frame: None,
+            stateful: false,
             held: wire::Held::default(),
         }
     }
@@ -213,6 +217,23 @@ impl Session {
         self.conn = Some(conn);
         self.rx = Some(rx);
         Ok(())
+    }
+
+    /// Stateful reconnect: drops the transport without a Close frame (if it is still open),
+    /// forgets what it delivered of an unfinished message, and opens a new WebSocket for the
+    /// connection `id` — no handshake: the server resends from its Sequence message on.
+    pub async fn reattach(&mut self, id: &str) -> Result<(), ClientError> {
+        if let Some(conn) = self.conn.take() {
+            self.note(Direction::Out, self.transport_layer(), "abort");
+            conn.close(false).await;
+        }
+        self.rx = None;
+        self.buf.clear();
+        self.reader = MessageReader::with_max_message_size(self.protocol, Some(MAX_RECEIVE));
+        let _ = self.held.resize(0).await;
+        self.closed = None;
+        self.note(Direction::Out, self.transport_layer(), "reattach");
+        self.open(Some(id), "").await
     }
 
     /// Whether a transport is open.

@@ -371,7 +371,7 @@ impl<'a> Ctx<'a> {
             .or_insert_with(|| make(name, None))
     }
 
-    /// The next message that is not a Ping.
+    /// The next message that is not a Ping (nor, with stateful reconnect, an Ack).
     pub(super) async fn next_message(
         &mut self,
         client: &str,
@@ -384,6 +384,7 @@ impl<'a> Ctx<'a> {
         loop {
             match s.recv(deadline).await? {
                 Parsed::Message(HubMessage::Ping) => continue,
+                Parsed::Message(HubMessage::Ack(_)) if s.stateful => continue,
                 p => return Ok(p),
             }
         }

@@ -32,6 +32,8 @@ pub struct TargetInfo {
     pub stateful_reconnect: bool,
     /// `CloseOnAuthenticationExpiration` on the authorized hub (contract 1.1).
     pub close_on_auth_expiration: bool,
+    /// `StatefulReconnectBufferSize` (100,000 unless declared).
+    pub stateful_reconnect_buffer_size: u64,
     /// `MaximumParallelInvocationsPerClient` (1 unless declared).
     pub max_parallel_invocations: u64,
     /// `MaximumReceiveMessageSize` (`None` = unlimited; 32768 unless declared).
@@ -99,6 +101,15 @@ impl TargetInfo {
                 .ok_or_else(|| {
                     "the target's authorized hub does not close connections when their token expires (closeOnAuthenticationExpiration)".to_owned()
                 }),
+            "default-stateful-reconnect-buffer" => (self.stateful_reconnect_buffer_size
+                == 100_000)
+                .then_some(())
+                .ok_or_else(|| {
+                    format!(
+                        "the target's stateful reconnect buffer is {} bytes, not 100000",
+                        self.stateful_reconnect_buffer_size
+                    )
+                }),
             "sequential-invocations" => (self.max_parallel_invocations <= 1)
                 .then_some(())
                 .ok_or_else(|| {
@@ -146,6 +157,7 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
     let mut info = TargetInfo {
         max_message_size: Some(32_768),
         max_parallel_invocations: 1,
+        stateful_reconnect_buffer_size: 100_000,
         ..TargetInfo::default()
     };
     let http = http_client_for(&opts.target.tls);
@@ -314,6 +326,10 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                     .get("closeOnAuthenticationExpiration", false)
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                info.stateful_reconnect_buffer_size = d
+                    .get("statefulReconnectBufferSize", false)
+                    .and_then(Value::as_i64)
+                    .map_or(100_000, |n| n.max(0) as u64);
                 info.max_parallel_invocations = d
                     .get("maximumParallelInvocationsPerClient", false)
                     .and_then(Value::as_i64)

@@ -36,6 +36,9 @@ struct Args {
     /// EnableDetailedErrors for the conformance hub
     #[arg(long)]
     detailed_errors: bool,
+    /// AllowStatefulReconnects on the hubs (WebSockets with a version 2 handshake)
+    #[arg(long)]
+    stateful_reconnect: bool,
     /// Short timers for tests: 1 s keep-alive, 3 s client timeout, 2 s handshake timeout
     #[arg(long)]
     fast_timers: bool,
@@ -127,6 +130,9 @@ async fn main() -> ExitCode {
     }
     if args.detailed_errors {
         config.enable_detailed_errors = true;
+    }
+    if args.stateful_reconnect {
+        config.allow_stateful_reconnects = true;
     }
     if args.fast_timers {
         config = config.fast_timers();

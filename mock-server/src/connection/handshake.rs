@@ -23,13 +23,14 @@ pub(crate) struct HandshakeRules<'a> {
     pub(crate) shutdown: &'a CancellationToken,
 }
 
-/// Runs the handshake; `None` if the connection ends here (the error response, if any, was
-/// sent). Bytes pipelined behind the request stay in `frames`.
+/// Runs the handshake: the protocol and the version the client asked for (2 opts into
+/// stateful reconnect when it was negotiated); `None` if the connection ends here (the error
+/// response, if any, was sent). Bytes pipelined behind the request stay in `frames`.
 pub(crate) async fn handshake<T: Transport>(
     t: &mut T,
     frames: &mut FrameReader,
     rules: HandshakeRules<'_>,
-) -> Option<HubProtocol> {
+) -> Option<(HubProtocol, i32)> {
     let HandshakeRules {
         config: cfg,
         faults,
@@ -124,7 +125,7 @@ pub(crate) async fn handshake<T: Transport>(
     {
         return None;
     }
-    Some(protocol)
+    Some((protocol, request.version))
 }
 
 async fn respond<T: Transport>(t: &mut T, error: &str) {

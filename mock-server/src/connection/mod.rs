@@ -2,7 +2,9 @@
 //! `HubConnectionContext` and `DefaultHubDispatcher` run it:
 //!
 //! - [`handshake`]: the handshake phase (protocol selection, timeout, error texts);
-//! - [`session`]: the receive/write loop (framing, keep-alive, client timeout, Close);
+//! - [`session`]: the receive/write loop (framing, keep-alive, client timeout, Close, and
+//!   reattaching a stateful connection's new WebSocket);
+//! - [`buffer`]: stateful reconnect's resend buffer and numbering (`MessageBuffer`);
 //! - [`dispatcher`]: invocations, completions, server-to-client and upload streams.
 //!
 //! Each connection is one task. It reads from the transport and writes whatever other tasks
@@ -14,16 +16,19 @@
 use std::sync::Arc;
 
 use signalr_protocol::FrameReader;
+use tokio::sync::mpsc;
 
 use crate::error::CloseReason;
 use crate::faults::Fault;
 use crate::handle::{ConnHandle, Identity};
+use crate::http::connections::HttpConnection;
 use crate::hub::Hub;
 use crate::lifetime::HubLifetime;
 use crate::request::RequestInfo;
 use crate::shared::Shared;
 use crate::transport::Transport;
 
+mod buffer;
 mod dispatcher;
 mod handshake;
 mod session;
@@ -42,10 +47,20 @@ pub(crate) struct ConnectionSetup {
     /// `HttpConnectionDispatcherOptions.CloseOnAuthenticationExpiration`: close the connection
     /// when the token it connected with expires.
     pub(crate) close_on_auth_expiration: bool,
+    /// The negotiated connection: whether negotiate granted stateful reconnect (used only on
+    /// WebSockets with handshake version 2), and its state for later transport requests.
+    pub(crate) http: Arc<HttpConnection>,
 }
 
-/// Runs a hub connection to its end.
-pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
+/// Runs a hub connection to its end. `reattach` is given when the connection negotiated
+/// stateful reconnect: it delivers the WebSockets the client reattaches with. The feature is
+/// used only with a version 2 handshake (`HubConnectionContext`); otherwise `reattach` is
+/// dropped and the connection is an ordinary one.
+pub(crate) async fn run<T: Transport>(
+    mut t: T,
+    setup: ConnectionSetup,
+    mut reattach: Option<mpsc::Receiver<T>>,
+) {
     let cfg = &setup.shared.config;
     let faults = setup.shared.faults;
     let max_size = if faults.has(Fault::NoMessageSizeLimit) {
@@ -60,10 +75,24 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         detailed_errors: setup.hub.detailed_errors,
         shutdown: &setup.shared.shutdown,
     };
-    let Some(protocol) = handshake::handshake(&mut t, &mut frames, rules).await else {
+    let Some((protocol, version)) = handshake::handshake(&mut t, &mut frames, rules).await else {
         t.close().await;
         return;
     };
+    if version < 2 && reattach.is_some() {
+        // `DisableReconnect`: an ordinary connection (a second WebSocket is refused with 409).
+        setup.http.set_stateful(false);
+        reattach = None;
+    }
+    // Stateful reconnect is for WebSockets only (the fault uses it on any transport).
+    let stateful = reattach.is_some()
+        || (setup.http.is_stateful() && version >= 2 && faults.has(Fault::StatefulAllTransports));
+    let buffer = stateful.then(|| {
+        Box::new(buffer::MessageBuffer::new(
+            cfg.stateful_reconnect_buffer_size,
+            faults,
+        ))
+    });
 
     let expires = if setup.close_on_auth_expiration {
         setup.request.user.as_ref().and_then(|u| u.expires)
@@ -101,6 +130,8 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
         faults,
         detailed: setup.hub.detailed_errors,
         client_timeout_armed: false,
+        buffer,
+        attached: true,
     };
     setup.lifetime.add(conn.clone());
     let expiry = expires.map(|exp| close_at_expiry(exp, &conn));
@@ -109,12 +140,18 @@ pub(crate) async fn run<T: Transport>(mut t: T, setup: ConnectionSetup) {
 
     let reason = match session.dispatcher.on_connected() {
         Err(e) => CloseReason::OnConnected(e),
-        Ok(()) => session.run_loop(&mut t, &mut rx, cfg).await,
+        Ok(()) => session.run_loop(&mut t, &mut rx, cfg, &mut reattach).await,
     };
     if let Some(task) = expiry {
         task.abort();
     }
     // A reason recorded by someone else (abort, overflow, shutdown) wins.
+    drop(reattach);
+    if t.kind() == signalr_protocol::TransportKind::WebSockets {
+        // Over for good: from now on a WebSocket for this token is answered 404, also while the
+        // closing handshake runs and before the connection leaves the table.
+        setup.http.set_ended();
+    }
     let reason = conn.take_reason().unwrap_or(reason);
     session.finish(&mut t, &mut rx, reason).await;
 }

@@ -1,6 +1,11 @@
 //! The receive/write loop of one connection: reads frames from the transport and hands them to
 //! the dispatcher, writes whatever was queued for the connection in one go, sends keep-alive
 //! Pings, enforces the client timeout, and on the way out writes the Close message.
+//!
+//! With stateful reconnect (a [`MessageBuffer`]) it also numbers and acknowledges, and a
+//! WebSocket that vanishes without a Close frame only detaches the connection: it waits up to
+//! the disconnect timeout for the client to reattach with a new WebSocket, meanwhile buffering
+//! what is sent to it, and replays everything unacknowledged on the new one.
 
 use std::sync::Arc;
 
@@ -8,8 +13,10 @@ use bytes::Bytes;
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::StreamExt;
 use signalr_protocol::{FrameReader, HubMessage, HubProtocol, Parsed};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::buffer::{Inbound, MessageBuffer};
 use super::dispatcher::{Blocked, Dispatcher};
 use crate::config::MockConfig;
 use crate::error::CloseReason;
@@ -29,15 +36,32 @@ pub(crate) struct Session {
     pub(crate) faults: FaultSet,
     pub(crate) detailed: bool,
     pub(crate) client_timeout_armed: bool,
+    /// Stateful reconnect's buffer and numbering (`None`: an ordinary connection).
+    pub(crate) buffer: Option<Box<MessageBuffer>>,
+    /// A transport is attached (false only while a stateful connection waits for a reattach).
+    pub(crate) attached: bool,
+}
+
+/// How often the client's messages are acknowledged (`MessageBuffer`'s timer).
+const ACK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The next transport a client reattaches with, if the connection may be reattached.
+async fn next_transport<T>(reattach: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match reattach.as_mut() {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Session {
-    /// Reads and writes until the connection ends; returns why.
+    /// Reads and writes until the connection ends; returns why. `reattach` delivers the
+    /// transports a stateful connection's client reattaches with.
     pub(crate) async fn run_loop<T: Transport>(
         &mut self,
         t: &mut T,
         rx: &mut UnboundedReceiver<Bytes>,
         cfg: &MockConfig,
+        reattach: &mut Option<mpsc::Receiver<T>>,
     ) -> CloseReason {
         let format = self.protocol.transfer_format();
         let keep_alive = if t.inherent_keep_alive() || self.faults.has(Fault::NoKeepAlive) {
@@ -55,30 +79,42 @@ impl Session {
         let mut blocked: Option<Blocked> = None;
         let mut out: Vec<u8> = Vec::new();
         let ended = self.conn.ended().clone();
+        let mut next_ack = self.buffer.as_ref().map(|_| Instant::now() + ACK_INTERVAL);
+        // While detached: when the connection is given up.
+        let mut detached_until: Option<Instant> = None;
 
         // Messages pipelined behind the handshake.
         if let Err(r) = self.process_frames(&mut blocked) {
             return r;
         }
+        // The fault mode lets a client's Close message only detach a stateful connection.
+        let close_detaches = self.faults.has(Fault::StatefulGracefulDetaches);
         loop {
-            // Everything ready to go out leaves in one write.
-            while let Ok(b) = rx.try_recv() {
-                self.conn.dequeued(b.len());
-                out.extend_from_slice(&b);
+            // Everything ready to go out leaves in one write (a full resend buffer makes the
+            // rest wait in the queue for the client's Ack).
+            while self.can_write() {
+                match rx.try_recv() {
+                    Ok(b) => self.take(b, &mut out),
+                    Err(_) => break,
+                }
             }
-            if !out.is_empty() {
+            if !out.is_empty() && self.attached {
                 let data = Bytes::from(std::mem::take(&mut out));
                 if t.send(data, format).await.is_err() {
-                    return CloseReason::TransportClosed;
+                    if !self.may_detach(reattach) {
+                        return CloseReason::TransportClosed;
+                    }
+                    detached_until = self.detach(cfg, &mut out);
                 }
             }
             // The client timeout does not run while the server is not reading (a dispatch
             // waiting for an invocation slot or upload room): `HubConnectionHandler` stops it
             // around each dispatch and restarts it afterwards.
             let timeout_at = match (self.client_timeout_armed, client_timeout) {
-                (true, Some(d)) if blocked.is_none() => Some(last_received + d),
+                (true, Some(d)) if blocked.is_none() && self.attached => Some(last_received + d),
                 _ => None,
             };
+            let writable = self.can_write();
             tokio::select! {
                 biased;
                 _ = ended.cancelled() => {
@@ -99,18 +135,56 @@ impl Session {
                         return r;
                     }
                 }
-                item = rx.next() => {
+                item = rx.next(), if writable => {
                     if let Some(b) = item {
-                        self.conn.dequeued(b.len());
-                        out.extend_from_slice(&b);
+                        self.take(b, &mut out);
                     }
                 }
-                ev = t.recv(), if blocked.is_none() => match ev {
+                new = next_transport(reattach) => match new {
+                    Some(new) => {
+                        let old = std::mem::replace(t, new);
+                        if self.attached {
+                            // A second WebSocket replaces a live one: the old one is closed
+                            // (1000) on the side, the connection continues on the new one.
+                            tokio::spawn(async move {
+                                let mut old = old;
+                                old.close().await;
+                            });
+                        }
+                        // What the dead transport delivered of an unfinished message is dropped:
+                        // the client sends it again after its Sequence.
+                        if !self.faults.has(Fault::StatefulKeepsRemains) {
+                            let _ = self.frames.take_buffered();
+                        }
+                        self.attached = true;
+                        detached_until = None;
+                        last_received = Instant::now();
+                        let conn = &self.conn;
+                        if let Some(b) = self.buffer.as_mut() {
+                            out.extend_from_slice(&b.resend(|m| conn.encode(m)));
+                        }
+                    }
+                    None => *reattach = None,
+                },
+                _ = sleep_until_opt(detached_until) => {
+                    // Not reattached within the disconnect timeout: the connection is over.
+                    *reattach = None;
+                    return CloseReason::TransportClosed;
+                }
+                ev = t.recv(), if blocked.is_none() && self.attached => match ev {
                     Received::Data(b) => {
                         last_received = Instant::now();
                         self.frames.push(&b);
-                        if let Err(r) = self.process_frames(&mut blocked) {
-                            return r;
+                        match self.process_frames(&mut blocked) {
+                            Err(CloseReason::ClientClose)
+                                if close_detaches && self.may_detach(reattach) =>
+                            {
+                                // The fault: the client's own end only detaches, for good.
+                                let _ = self.detach(cfg, &mut out);
+                                detached_until = None;
+                            }
+                            Err(r) => return r,
+                            Ok(()) => {}
                         }
                     }
                     Received::Closed => {
@@ -123,6 +197,18 @@ impl Session {
                         if t.failed() {
                             return CloseReason::BadFrame;
                         }
+                        if !t.closed_gracefully() && self.may_detach(reattach) {
+                            detached_until = self.detach(cfg, &mut out);
+                            continue;
+                        }
+                        if close_detaches && self.may_detach(reattach) {
+                            // The fault: the closing handshake completes, yet the connection
+                            // only detaches, for good.
+                            t.close().await;
+                            let _ = self.detach(cfg, &mut out);
+                            detached_until = None;
+                            continue;
+                        }
                         if let Err(e) = self.frames.finish() {
                             return CloseReason::Protocol(e);
                         }
@@ -132,10 +218,27 @@ impl Session {
                 _ = sleep_until_opt(next_ping) => {
                     if let (Some(k), Some(at)) = (keep_alive, next_ping.as_mut()) {
                         *at += k;
-                        self.conn.send(&HubMessage::Ping);
+                        if self.buffer.is_none() {
+                            self.conn.send(&HubMessage::Ping);
+                        } else if self.attached {
+                            // Not through the queue: only invocation messages are buffered.
+                            out.extend_from_slice(&self.conn.encode(&HubMessage::Ping));
+                        }
                     }
                     if self.faults.has(Fault::UnsolicitedAck) {
                         self.conn.send(&HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: 1 }));
+                    }
+                }
+                _ = sleep_until_opt(next_ack) => {
+                    if let Some(at) = next_ack.as_mut() {
+                        *at += ACK_INTERVAL;
+                    }
+                    // While detached the Ack goes nowhere but counts as sent, as ASP.NET Core's
+                    // timer writes it into the dead transport's pipe.
+                    let due = self.buffer.as_mut().and_then(|b| b.ack_due());
+                    if let (Some(id), true) = (due, self.attached) {
+                        let ack = HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: id });
+                        out.extend_from_slice(&self.conn.encode(&ack));
                     }
                 }
                 _ = sleep_until_opt(timeout_at) => {
@@ -149,6 +252,38 @@ impl Session {
         }
     }
 
+    /// Whether more outgoing messages may be taken now (not while the resend buffer is full).
+    fn can_write(&self) -> bool {
+        self.buffer.as_ref().is_none_or(|b| b.can_write())
+    }
+
+    /// Takes one queued message for writing (and for the resend buffer).
+    fn take(&mut self, b: Bytes, out: &mut Vec<u8>) {
+        self.conn.dequeued(b.len());
+        if self.attached {
+            out.extend_from_slice(&b);
+        }
+        if let Some(buffer) = self.buffer.as_mut() {
+            buffer.push_sent(b);
+        }
+    }
+
+    /// Whether a lost transport only detaches the connection (stateful reconnect).
+    fn may_detach<T>(&self, reattach: &Option<mpsc::Receiver<T>>) -> bool {
+        self.buffer.is_some() && reattach.as_ref().is_some_and(|r| !r.is_closed())
+    }
+
+    /// The transport is gone: wait for a reattach until the returned deadline.
+    fn detach(&mut self, cfg: &MockConfig, out: &mut Vec<u8>) -> Option<Instant> {
+        self.attached = false;
+        // Unsent bytes are in the resend buffer (or were Pings and Acks, never resent).
+        out.clear();
+        if self.faults.has(Fault::StatefulNeverExpires) {
+            return None;
+        }
+        Some(Instant::now() + cfg.disconnect_timeout())
+    }
+
     fn process_frames(&mut self, blocked: &mut Option<Blocked>) -> Result<(), CloseReason> {
         let format = self.protocol.transfer_format();
         while blocked.is_none() {
@@ -159,6 +294,13 @@ impl Session {
                 Err(e) => return Err(CloseReason::Protocol(e)),
             };
             let parsed = parsed.map_err(CloseReason::Protocol)?;
+            if let Some(b) = self.buffer.as_mut() {
+                match b.inbound(&parsed) {
+                    Ok(Inbound::Process) => {}
+                    Ok(Inbound::Drop) => continue,
+                    Err(_) => return Err(CloseReason::SequenceTooLarge),
+                }
+            }
             if matches!(parsed, Parsed::Message(HubMessage::Ping)) {
                 self.client_timeout_armed = true;
             }
@@ -176,6 +318,12 @@ impl Session {
         reason: CloseReason,
     ) {
         self.conn.ended().cancel();
+        if !self.attached {
+            // Detached and never reattached: no transport to write to.
+            self.lifetime.remove(&self.conn);
+            self.dispatcher.close_uploads();
+            return;
+        }
         let mut out = Vec::new();
         // What was queued before the end was already written as far as ASP.NET Core is
         // concerned (it writes to the transport pipe at once, and the transport sends the pipe's

@@ -167,6 +167,7 @@ fn accepts_event_stream(headers: &HeaderMap) -> bool {
 /// What a GET does to a connection in its current state.
 enum Next {
     Start,
+    Reattach,
     Poll,
     Refuse(Response),
     EndedPoll,
@@ -216,14 +217,26 @@ async fn get(
                 StatusCode::BAD_REQUEST,
                 "Cannot change transports mid-connection",
             )),
+            // Stateful reconnect: a new WebSocket for a connection that may be reattached
+            // (its old one vanished, or is replaced and closed).
+            ConnState::Active(TransportKind::WebSockets)
+                if kind == TransportKind::WebSockets && conn.reattach_sender().is_some() =>
+            {
+                Next::Reattach
+            }
             ConnState::Active(TransportKind::LongPolling) => Next::Poll,
             ConnState::Active(_) => Next::Refuse(text(StatusCode::CONFLICT, "")),
             ConnState::Ended(_) if kind == TransportKind::LongPolling => Next::EndedPoll,
+            // A WebSocket connection that ended is as good as gone (`GetOrCreateConnectionAsync`).
+            ConnState::Ended(_) if kind == TransportKind::WebSockets => {
+                Next::Refuse(bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned()))
+            }
             ConnState::Ended(_) => Next::Refuse(text(StatusCode::NOT_FOUND, NO_CONNECTION)),
         },
     };
     match next {
         Next::Start => start(shared, ep, conn, kind, req, info).await,
+        Next::Reattach => reattach(&shared, &conn, req).await,
         Next::Refuse(r) => r,
         Next::EndedPoll => {
             // What the connection wrote before it ended still goes out; only an empty
@@ -270,22 +283,8 @@ async fn start(
     match kind {
         TransportKind::WebSockets => {
             let (mut parts, _body) = req.into_parts();
-            let options = websockets::WsOptions {
-                read_buffer_size: shared.config.websocket_read_buffer_size,
-                close_code: if shared.faults.has(Fault::WebSocketCloseGoingAway) {
-                    1001
-                } else {
-                    1000
-                },
-                text_as_binary: shared.faults.has(Fault::JsonInBinaryFrames),
-                answer_close_with_1000: !shared.faults.has(Fault::EchoEmptyClose),
-                hub_message_size: if shared.faults.has(Fault::NoMessageSizeLimit) {
-                    None
-                } else {
-                    shared.config.max_message_size()
-                },
-                send_timeout: shared.config.transport_send_timeout(),
-            };
+            let options = ws_options(&shared);
+            let reattach = conn.start_reattach();
             let on_failed = {
                 let shared = shared.clone();
                 let token = conn.token.clone();
@@ -295,7 +294,7 @@ async fn start(
             // Shared, not moved by value through each layer of the connection's task.
             let info = Arc::new(info);
             let accepted = websockets::accept(&mut parts, options, on_failed, |t| async move {
-                run_endpoint(t, &s, &ep, &c, info).await;
+                run_endpoint(t, &s, &ep, &c, info, reattach).await;
                 s.connections.remove(&c.token);
             })
             .await;
@@ -312,7 +311,7 @@ async fn start(
             );
             let info = Arc::new(info);
             tokio::spawn(async move {
-                run_endpoint(t, &shared, &ep, &conn, info).await;
+                run_endpoint(t, &shared, &ep, &conn, info, None).await;
                 shared.connections.remove(&conn.token);
             });
             response
@@ -326,7 +325,7 @@ async fn start(
                 long_polling::start(lp.clone(), inbound, shared.config.disconnect_timeout());
             let info = Arc::new(info);
             tokio::spawn(async move {
-                run_endpoint(t, &shared, &ep, &conn, info).await;
+                run_endpoint(t, &shared, &ep, &conn, info, None).await;
                 if lp.abandoned() {
                     // The client stopped polling: disposed now, its queued output with it.
                     shared.connections.remove(&conn.token);
@@ -340,12 +339,56 @@ async fn start(
     }
 }
 
+/// How the server's WebSockets behave (ASP.NET Core's defaults; others are fault modes).
+fn ws_options(shared: &Shared) -> websockets::WsOptions {
+    websockets::WsOptions {
+        read_buffer_size: shared.config.websocket_read_buffer_size,
+        close_code: if shared.faults.has(Fault::WebSocketCloseGoingAway) {
+            1001
+        } else {
+            1000
+        },
+        text_as_binary: shared.faults.has(Fault::JsonInBinaryFrames),
+        answer_close_with_1000: !shared.faults.has(Fault::EchoEmptyClose),
+        hub_message_size: if shared.faults.has(Fault::NoMessageSizeLimit) {
+            None
+        } else {
+            shared.config.max_message_size()
+        },
+        send_timeout: shared.config.transport_send_timeout(),
+    }
+}
+
+/// A stateful connection's client comes back with a new WebSocket: once upgraded it goes to
+/// the connection's task, which resends from there (no handshake on a reattach). A connection
+/// that ended meanwhile closes it at once.
+async fn reattach(shared: &Shared, conn: &HttpConnection, req: Request) -> Response {
+    let Some(tx) = conn.reattach_sender() else {
+        return bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned());
+    };
+    let (mut parts, _body) = req.into_parts();
+    let accepted = websockets::accept(
+        &mut parts,
+        ws_options(shared),
+        || {},
+        |t| async move {
+            if let Err(refused) = tx.send(t).await {
+                let mut t = refused.0;
+                t.close().await;
+            }
+        },
+    )
+    .await;
+    accepted.unwrap_or_else(|refusal| refusal)
+}
+
 async fn run_endpoint<T: Transport>(
     t: T,
     shared: &Arc<Shared>,
     ep: &Endpoint,
-    conn: &HttpConnection,
+    conn: &Arc<HttpConnection>,
     info: Arc<RequestInfo>,
+    reattach: Option<tokio::sync::mpsc::Receiver<T>>,
 ) {
     match &ep.kind {
         EndpointKind::Hub { hub, lifetime } => {
@@ -359,7 +402,9 @@ async fn run_endpoint<T: Transport>(
                     shared: shared.clone(),
                     close_on_auth_expiration: ep.close_on_auth_expiration
                         && !shared.faults.has(Fault::NoAuthExpirationClose),
+                    http: conn.clone(),
                 },
+                reattach,
             )
             .await
         }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::faults::Fault;
 use crate::transport::long_polling::LongPollState;
+use crate::transport::websockets::WebSocketTransport;
 use crate::transport::Received;
 
 /// POST body pieces (at most 4 KiB each) queued for a connection before its POST waits.
@@ -54,6 +55,11 @@ pub(crate) struct HttpConnection {
     counted_pending: AtomicBool,
     /// One POST at a time writes into the connection (`HttpConnectionContext.WriteLock`).
     pub(crate) write_lock: tokio::sync::Mutex<()>,
+    /// Negotiated with stateful reconnect (`useStatefulReconnect` answered true).
+    stateful: AtomicBool,
+    /// Where a reattaching WebSocket goes: set when a stateful connection's first WebSocket
+    /// starts; closed once the connection is no longer stateful (a version 1 handshake) or over.
+    reattach: Mutex<Option<mpsc::Sender<WebSocketTransport>>>,
 }
 
 impl HttpConnection {
@@ -67,6 +73,33 @@ impl HttpConnection {
         if let Ok(mut s) = self.state.lock() {
             *s = ConnState::Ended(Instant::now());
         }
+    }
+
+    /// Records whether negotiate granted stateful reconnect.
+    pub(crate) fn set_stateful(&self, on: bool) {
+        self.stateful.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether negotiate granted stateful reconnect.
+    pub(crate) fn is_stateful(&self) -> bool {
+        self.stateful.load(Ordering::Relaxed)
+    }
+
+    /// For a stateful connection's first WebSocket: the channel its reattaching WebSockets
+    /// arrive on (`None` for an ordinary connection).
+    pub(crate) fn start_reattach(&self) -> Option<mpsc::Receiver<WebSocketTransport>> {
+        if !self.stateful.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel(1);
+        *self.reattach.lock().ok()? = Some(tx);
+        Some(rx)
+    }
+
+    /// Where a reattaching WebSocket goes, while the connection accepts one.
+    pub(crate) fn reattach_sender(&self) -> Option<mpsc::Sender<WebSocketTransport>> {
+        let slot = self.reattach.lock().ok()?;
+        slot.as_ref().filter(|tx| !tx.is_closed()).cloned()
     }
 
     /// The Long Polling state, once a Long Polling transport has started.
@@ -157,6 +190,8 @@ impl ConnectionManager {
             early: Mutex::new(None),
             counted_pending: AtomicBool::new(true),
             write_lock: tokio::sync::Mutex::new(()),
+            stateful: AtomicBool::new(false),
+            reattach: Mutex::new(None),
         });
         self.pending.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut m) = self.map.lock() {

@@ -42,7 +42,12 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
         .into_iter()
         .filter(|t| ep.transports.iter().any(|k| k.name() == t.transport))
         .collect();
-    let stateful = shared.config.allow_stateful_reconnects && q.use_stateful_reconnect;
+    // Only when the client asked and the hub allows it (`ProcessNegotiate`); used only on
+    // WebSockets with a version 2 handshake.
+    let stateful = (ep.allow_stateful_reconnects && q.use_stateful_reconnect
+        || faults.has(Fault::StatefulOfferedUnasked))
+        && !faults.has(Fault::StatefulNeverOffered);
+    conn.set_stateful(stateful);
     let body = if faults.has(Fault::NegotiateWithoutVersion) {
         NegotiateResponse {
             connection_id: Some(conn.connection_id.clone()),

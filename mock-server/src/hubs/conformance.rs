@@ -83,6 +83,10 @@ fn describe(cfg: &MockConfig) -> Value {
             "closeOnAuthenticationExpiration",
             Value::Bool(cfg.close_on_authentication_expiration),
         ),
+        (
+            "statefulReconnectBufferSize",
+            n(cfg.stateful_reconnect_buffer_size as u64),
+        ),
     ];
     Value::Map(
         entries

@@ -53,6 +53,7 @@ pub(crate) fn endpoints(
             require_auth: auth,
             close_on_auth_expiration: false,
             test_app,
+            allow_stateful_reconnects: config.allow_stateful_reconnects,
         })
     };
     let mut endpoints = vec![
@@ -74,6 +75,7 @@ pub(crate) fn endpoints(
             require_auth: true,
             close_on_auth_expiration: config.close_on_authentication_expiration,
             test_app: false,
+            allow_stateful_reconnects: config.allow_stateful_reconnects,
         }),
         hub(
             "/testhub",
@@ -114,6 +116,7 @@ pub(crate) fn endpoints(
             require_auth: false,
             close_on_auth_expiration: false,
             test_app: true,
+            allow_stateful_reconnects: false,
         }),
     ];
     for (path, h) in extra {

@@ -62,6 +62,12 @@ pub(crate) trait Transport: Send + 'static {
         None
     }
 
+    /// Whether the peer ended the transport on purpose (a WebSocket Close frame) rather than
+    /// vanishing; only a vanished WebSocket may be reattached (stateful reconnect).
+    fn closed_gracefully(&self) -> bool {
+        true
+    }
+
     /// Long Polling keeps itself alive: no hub Pings.
     fn inherent_keep_alive(&self) -> bool {
         self.kind() == TransportKind::LongPolling

@@ -141,6 +141,8 @@ pub(crate) struct WebSocketTransport {
     failed: Option<u16>,
     /// A send timed out: the socket is abandoned without a closing handshake.
     stuck: bool,
+    /// The client sent a Close frame (it did not just vanish).
+    peer_closed: bool,
     send_timeout: Duration,
     /// The hub's message size limit as the close reports it.
     message_limit: usize,
@@ -159,6 +161,7 @@ impl WebSocketTransport {
             text_as_binary: o.text_as_binary,
             failed: None,
             stuck: false,
+            peer_closed: false,
             send_timeout: o.send_timeout,
             message_limit: o.hub_message_size.unwrap_or(MAX_MESSAGE_SIZE),
             too_large: false,
@@ -179,6 +182,7 @@ impl Transport for WebSocketTransport {
             WsEvent::Data(b) => Received::Data(b),
             WsEvent::Close => {
                 self.closed = true;
+                self.peer_closed = true;
                 Received::Closed
             }
             // A message past the limit ends like a hub message over the hub's limit (see
@@ -227,6 +231,10 @@ impl Transport for WebSocketTransport {
 
     fn message_too_large(&self) -> Option<usize> {
         self.too_large.then_some(self.message_limit)
+    }
+
+    fn closed_gracefully(&self) -> bool {
+        self.peer_closed
     }
 
     async fn close(&mut self) {

@@ -74,9 +74,17 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Res
     {
         return Err(ctx.client_failure("the handshake request is sent", e));
     }
+    let stateful = transport == TransportKind::WebSockets
+        && o.handshake_version.unwrap_or(1) >= 2
+        && s.negotiated
+            .as_ref()
+            .is_some_and(|n| n.use_stateful_reconnect);
     match s.recv_handshake(deadline).await {
         Ok(r) => match r.error {
-            None => Ok(()),
+            None => {
+                s.stateful = stateful;
+                Ok(())
+            }
             Some(e) => Err(ctx.fail("the handshake succeeds", format!("handshake error: {e}"))),
         },
         Err(e) => Err(ctx.recv_failure("a handshake response", e)),

@@ -8,6 +8,7 @@
 mod close;
 mod connect;
 mod expect;
+mod expect_ack;
 mod expect_close;
 mod expect_frames;
 mod expect_handshake;
@@ -18,6 +19,7 @@ mod handshake;
 mod http;
 mod negotiate;
 mod open;
+mod reattach;
 mod send;
 mod token;
 mod use_token;
@@ -129,6 +131,8 @@ async fn run(ctx: &mut Ctx<'_>, step: &Step) -> Result<(), StepError> {
         Action::ExpectFrames => expect_frames::run(ctx, client),
         Action::ExpectSilence(t) => expect_silence::run(ctx, client, t).await,
         Action::ExpectPing => expect_ping::run(ctx, client).await,
+        Action::ExpectAck(id) => expect_ack::run(ctx, client, *id).await,
+        Action::Reattach(o) => reattach::run(ctx, client, o).await,
         Action::Close { graceful } => close::run(ctx, client, *graceful).await,
         Action::CloseEmptyFrame => close::empty_frame(ctx, client).await,
         Action::Wait(t) => wait::run(ctx, t).await,
