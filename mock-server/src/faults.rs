@@ -190,7 +190,12 @@ impl FaultSet {
 
     /// `f`'s bit: a fieldless enum's discriminant is its position in `Fault::ALL`.
     fn bit(f: Fault) -> u128 {
-        const { assert!(Fault::ALL.len() <= 128, "a FaultSet holds at most 128 faults") };
+        const {
+            assert!(
+                Fault::ALL.len() <= 128,
+                "a FaultSet holds at most 128 faults"
+            )
+        };
         1 << (f as u32)
     }
 }
@@ -207,7 +212,10 @@ mod tests {
             assert_eq!(set.has(*f), expected, "{f}");
         }
         for (i, f) in Fault::ALL.iter().enumerate() {
-            assert_eq!(*f as usize, i, "{f} is not at its discriminant's position in ALL");
+            assert_eq!(
+                *f as usize, i,
+                "{f} is not at its discriminant's position in ALL"
+            );
         }
     }
 }
