@@ -66,6 +66,9 @@ pub struct Session {
     /// The first WebSocket frame after the handshake whose type is not the protocol's transfer
     /// format (text for JSON, binary for MessagePack): its type and its bytes as shown.
     pub wrong_frame: Option<(FrameKind, String)>,
+    /// Whether frames and messages go into the transcript and `received` (off for `conform
+    /// bench`'s hot path: rendering every frame costs more than decoding it).
+    record: bool,
 }
 
 /// Most messages a session keeps in [`Session::received`] (a flood must not grow it).
@@ -109,7 +112,15 @@ impl Session {
             received: Vec::new(),
             wrong_frame: None,
             held: wire::Held::default(),
+            record: true,
         }
+    }
+
+    /// A session that records no frames or messages (HTTP exchanges and errors still are):
+    /// the load generator's lean receive and send path.
+    pub fn without_recording(mut self) -> Self {
+        self.record = false;
+        self
     }
 
     /// How long an HTTP request (negotiate, a send, the first poll), a WebSocket upgrade or the
@@ -229,11 +240,13 @@ impl Session {
         msg: &HubMessage,
         chunking: &Chunking,
     ) -> Result<(), ClientError> {
-        self.note(
-            Direction::Out,
-            "msg",
-            signalr_protocol::notation::message_to_text(msg),
-        );
+        if self.record {
+            self.note(
+                Direction::Out,
+                "msg",
+                signalr_protocol::notation::message_to_text(msg),
+            );
+        }
         let bytes = self.protocol.encode(msg);
         let kind = self.frame_kind();
         self.send_bytes(&bytes, chunking, kind).await
@@ -301,6 +314,7 @@ impl Session {
                 self.closed = Some(c.clone());
                 Err(RecvError::Closed(c))
             }
+            Ok(Some(Incoming::Data(b, _))) if !self.record => self.take(b).await,
             Ok(Some(Incoming::Data(b, kind))) => {
                 let shown = transcript::show_bytes(&b);
                 if let Some(kind) = kind {
@@ -317,22 +331,7 @@ impl Session {
                     None => shown,
                 };
                 self.transcript.push(&self.name, Direction::In, layer, line);
-                // What this session buffers counts against the run's shared budget.
-                let held = self.buf.len() + self.reader.buffered().len() + b.len();
-                if let Err(e) = self.held.resize(held).await {
-                    return Err(RecvError::Transport(e.to_string()));
-                }
-                if self.buf.len() + b.len() > MAX_RECEIVE {
-                    return Err(RecvError::Protocol(ProtocolError::invalid_data(
-                        signalr_protocol::Layer::Framing,
-                        format!(
-                            "more than {} MiB arrived without a complete message",
-                            MAX_RECEIVE >> 20
-                        ),
-                    )));
-                }
-                self.buf.extend_from_slice(&b);
-                Ok(())
+                self.take(b).await
             }
             Ok(Some(Incoming::Closed(c))) => {
                 self.transcript.push(
@@ -346,6 +345,25 @@ impl Session {
             }
         }
     }
+    /// Buffers received bytes, counted against the run's shared receive budget.
+    async fn take(&mut self, b: bytes::Bytes) -> Result<(), RecvError> {
+        let held = self.buf.len() + self.reader.buffered().len() + b.len();
+        if let Err(e) = self.held.resize(held).await {
+            return Err(RecvError::Transport(e.to_string()));
+        }
+        if self.buf.len() + b.len() > MAX_RECEIVE {
+            return Err(RecvError::Protocol(ProtocolError::invalid_data(
+                signalr_protocol::Layer::Framing,
+                format!(
+                    "more than {} MiB arrived without a complete message",
+                    MAX_RECEIVE >> 20
+                ),
+            )));
+        }
+        self.buf.extend_from_slice(&b);
+        Ok(())
+    }
+
     /// Waits for the handshake response.
     pub async fn recv_handshake(
         &mut self,
@@ -395,6 +413,7 @@ impl Session {
                 }
             }
             match self.reader.next() {
+                Ok(Some(p)) if !self.record => return Ok(p),
                 Ok(Some(p)) => {
                     self.note(
                         Direction::In,

@@ -66,7 +66,7 @@ pub struct FuzzArgs {
     pub quiet: bool,
 }
 
-fn parse_limit(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_limit(s: &str) -> Result<Duration, String> {
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => s.split_at(i),
         None => (s, "s"),
