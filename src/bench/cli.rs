@@ -360,10 +360,14 @@ fn print_report(r: &BenchReport, regressions: &[String], had_baseline: bool) {
         say!("    {e}");
     }
     let proc_line = |name: &str, p: &super::ProcFigures| {
+        let per_message = if r.messages_out + r.messages_in > 0 {
+            format!(" {:.1} µs CPU/message,", p.cpu_micros_per_message)
+        } else {
+            String::new()
+        };
         say!(
-            "  {name:<15} {:.1} % CPU, {:.1} µs CPU/message, peak RSS {:.1} MB",
+            "  {name:<15} {:.1} % CPU,{per_message} peak RSS {:.1} MB",
             p.cpu_percent,
-            p.cpu_micros_per_message,
             p.peak_rss_bytes as f64 / 1_048_576.0
         );
     };

@@ -151,7 +151,8 @@ pub struct ProcFigures {
     pub pid: u32,
     /// CPU time over the window ÷ the window, in percent of one core.
     pub cpu_percent: f64,
-    /// CPU time over the window ÷ messages handled (sent + received by the bench), µs.
+    /// CPU time over the window ÷ messages handled (sent + received by the bench), µs (0 when
+    /// none were).
     pub cpu_micros_per_message: f64,
     /// Highest resident memory seen (sampled every second), bytes.
     pub peak_rss_bytes: u64,
@@ -569,7 +570,7 @@ pub async fn run(
     }
     let sent = shared.sent.load(Ordering::Relaxed);
     let s = shared.state();
-    let handled = (sent + s.received).max(1) as f64;
+    let handled = (sent + s.received) as f64;
     let figures =
         |pid: u32, a: Option<system::ProcSample>, b: Option<system::ProcSample>, peak: u64| {
             let (a, b) = (a?, b?);
@@ -577,7 +578,11 @@ pub async fn run(
             Some(ProcFigures {
                 pid,
                 cpu_percent: cpu / window * 100.0,
-                cpu_micros_per_message: cpu * 1e6 / handled,
+                cpu_micros_per_message: if handled > 0.0 {
+                    cpu * 1e6 / handled
+                } else {
+                    0.0
+                },
                 peak_rss_bytes: peak.max(b.rss),
             })
         };
