@@ -323,8 +323,9 @@ enum Plan {
     All(Arc<[u32]>),
     /// `SendToGroup(name)`: its members.
     Group(Arc<str>, Arc<[u32]>),
-    /// `SendToConnection`: one drawn from `ids` each time (never itself when there are others).
-    Connection(Arc<[String]>, u64),
+    /// `SendToConnection`: one drawn from the set-up connections (index, connection id) each
+    /// time (never itself when there are others); the random state.
+    Connection(Arc<[(u32, String)]>, u64),
 }
 
 /// The group connection `i` joins, if the scenario has groups.
@@ -456,17 +457,34 @@ pub async fn run(
     let connect_seconds = connect_started.elapsed().as_secs_f64();
     let connected = sessions.iter().filter(|s| s.is_some()).count() as u64;
 
-    // Who sends what to whom.
-    let all: Arc<[u32]> = (0..opts.connections as u32).collect();
-    let ids: Arc<[String]> = sessions
+    // Who sends what to whom: only connections that are set up are addressed (one that failed
+    // is an error already, not a loss for every message after it).
+    let alive: Vec<u32> = (0..opts.connections as u32)
+        .filter(|&i| sessions[i as usize].is_some())
+        .collect();
+    let all: Arc<[u32]> = alive.iter().copied().collect();
+    let ids: Arc<[(u32, String)]> = alive
         .iter()
-        .map(|s| {
-            s.as_ref()
+        .map(|&i| {
+            let id = sessions[i as usize]
+                .as_ref()
                 .and_then(Session::connection_id)
-                .unwrap_or_default()
+                .unwrap_or_default();
+            (i, id)
         })
         .collect();
     let mut group_members: std::collections::HashMap<usize, Arc<[u32]>> = Default::default();
+    let mut members_of = |g: usize| -> Arc<[u32]> {
+        group_members
+            .entry(g)
+            .or_insert_with(|| {
+                members(&opts, g)
+                    .into_iter()
+                    .filter(|&i| sessions[i as usize].is_some())
+                    .collect()
+            })
+            .clone()
+    };
     let mut plans = Vec::with_capacity(opts.connections);
     for i in 0..opts.connections {
         let plan = match opts.scenario {
@@ -474,21 +492,15 @@ pub async fn run(
             Scenario::Broadcast if i < opts.senders => Plan::All(all.clone()),
             Scenario::Group => {
                 let g = i / opts.group_size.max(1);
-                let m = group_members
-                    .entry(g)
-                    .or_insert_with(|| members(&opts, g).into())
-                    .clone();
-                Plan::Group(group_name(g), m)
+                Plan::Group(group_name(g), members_of(g))
             }
             Scenario::LargeGroup if i < opts.senders => {
                 let g = i % opts.groups.max(1);
-                let m = group_members
-                    .entry(g)
-                    .or_insert_with(|| members(&opts, g).into())
-                    .clone();
-                Plan::Group(group_name(g), m)
+                Plan::Group(group_name(g), members_of(g))
             }
-            Scenario::Connection => Plan::Connection(ids.clone(), 0x9E37_79B9_7F4A_7C15 ^ i as u64),
+            Scenario::Connection => {
+                Plan::Connection(ids.clone(), 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1))
+            }
             _ => Plan::Idle,
         };
         plans.push(plan);
@@ -810,13 +822,13 @@ impl Conn {
                 *rng ^= *rng >> 12;
                 *rng ^= *rng << 25;
                 *rng ^= *rng >> 27;
-                let n = ids.len() as u64;
-                let mut t = (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n) as u32;
-                if t == self.index && n > 1 {
-                    t = (t + 1) % n as u32;
+                let n = ids.len();
+                let mut k = (rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize;
+                if ids[k].0 == self.index && n > 1 {
+                    k = (k + 1) % n;
                 }
+                let (t, id) = ids[k].clone();
                 recipients = vec![t];
-                let id = ids[t as usize].clone();
                 (
                     &recipients[..],
                     Some(("SendToConnection", vec![Value::String(id)])),
