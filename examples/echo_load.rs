@@ -107,8 +107,7 @@ async fn main() {
             let mut reader = MessageReader::new(HubProtocol::Json);
             let mut lat = Vec::new();
             let drain = end + Duration::from_secs(5);
-            while let Ok(Some(Ok(m))) = tokio::time::timeout_at(drain.into(), stream.next()).await
-            {
+            while let Ok(Some(Ok(m))) = tokio::time::timeout_at(drain.into(), stream.next()).await {
                 if let Message::Text(t) = m {
                     reader.push(t.as_bytes());
                     while let Ok(Some(p)) = reader.next() {
