@@ -77,6 +77,11 @@ pub struct FuzzTarget {
     pub opts: Arc<RunOptions>,
     /// Its `Describe()` and transports.
     pub info: Arc<TargetInfo>,
+    /// An identical hub of its own for the sequences that must run alone (they send to every
+    /// connection): they run there one at a time while the others go on here. Without it they
+    /// run alone on this target, and every other sequence waits. `conform fuzz` starts one with
+    /// an embedded mock-hub.
+    pub alone: Option<Arc<FuzzTarget>>,
 }
 
 impl FuzzTarget {
@@ -84,7 +89,17 @@ impl FuzzTarget {
     pub async fn probe(opts: RunOptions) -> Result<Self, runner::ProbeError> {
         let opts = Arc::new(opts);
         let info = Arc::new(runner::probe(&opts).await?);
-        Ok(Self { opts, info })
+        Ok(Self {
+            opts,
+            info,
+            alone: None,
+        })
+    }
+
+    /// This target, with `twin` (an identical hub) for the sequences that must run alone.
+    pub fn with_alone(mut self, twin: FuzzTarget) -> Self {
+        self.alone = Some(Arc::new(twin));
+        self
     }
 
     /// What the generator may use on this target.
@@ -319,8 +334,11 @@ struct Checker {
     facts: Facts,
     http: reqwest::Client,
     uid: AtomicUsize,
-    /// Held shared by a sequence, alone by one that sends to every connection (`exclusive`).
+    /// Held shared by a sequence, alone by one that sends to every connection (`exclusive`)
+    /// when its target has no twin for such sequences.
     gate: tokio::sync::RwLock<()>,
+    /// Held by a sequence that runs on a target's twin ([`FuzzTarget::alone`]).
+    alone: tokio::sync::Mutex<()>,
 }
 
 impl Checker {
@@ -335,7 +353,10 @@ impl Checker {
         });
         match execution {
             Ok(e) => {
-                let o = if e.case.exclusive {
+                let o = if let (true, Some(twin)) = (e.case.exclusive, &t.alone) {
+                    let _one = self.alone.lock().await;
+                    runner::run_execution(&e, &twin.info, &twin.opts, self.http.clone(), uid).await
+                } else if e.case.exclusive {
                     let _alone = self.gate.write().await;
                     runner::run_execution(&e, &t.info, &t.opts, self.http.clone(), uid).await
                 } else {
@@ -389,6 +410,7 @@ pub async fn fuzz(
         http: runner::http_client(),
         uid: AtomicUsize::new(0),
         gate: tokio::sync::RwLock::new(()),
+        alone: tokio::sync::Mutex::new(()),
     });
     let strategy = ops::sequence(&caps, o.max_len);
     let mut report = FuzzReport {
