@@ -581,58 +581,59 @@ pub async fn run(
         t.abort();
     }
     let sent = shared.sent.load(Ordering::Relaxed);
-    let s = shared.state();
-    let handled = (sent + s.received) as f64;
-    let figures =
-        |pid: u32, a: Option<system::ProcSample>, b: Option<system::ProcSample>, peak: u64| {
-            let (a, b) = (a?, b?);
-            let cpu = b.cpu.saturating_sub(a.cpu).as_secs_f64();
-            Some(ProcFigures {
-                pid,
-                cpu_percent: cpu / window * 100.0,
-                cpu_micros_per_message: if handled > 0.0 {
-                    cpu * 1e6 / handled
-                } else {
-                    0.0
-                },
-                peak_rss_bytes: peak.max(b.rss),
-            })
-        };
-    let ms = |us: u64| us as f64 / 1000.0;
-    let report = BenchReport {
-        scenario: opts.scenario,
-        target: target_label,
-        transport: opts.transport.to_string(),
-        protocol: opts.protocol.name().to_owned(),
-        connections: opts.connections as u64,
-        connected,
-        message_size: opts.size as u64,
-        rate: opts.rate,
-        senders,
-        connect_seconds,
-        duration_seconds: window,
-        messages_out: sent,
-        messages_in: s.received,
-        messages_out_per_second: sent as f64 / window,
-        messages_in_per_second: s.received_in_window as f64 / window,
-        latency_ms: Latency {
-            p50: ms(s.hist.quantile(0.5)),
-            p90: ms(s.hist.quantile(0.9)),
-            p99: ms(s.hist.quantile(0.99)),
-            max: ms(s.hist.max()),
-            mean: s.hist.mean() / 1000.0,
-        },
-        errors: s.errors,
-        error_samples: s.error_samples.clone(),
-        lost: s.tracker.outstanding(),
-        duplicated: s.duplicated,
-        bench: figures(me, bench_before, bench_after, bench_peak),
-        target_process: opts
-            .target_pid
-            .and_then(|pid| figures(pid, target_before, target_after, target_peak)),
-        open_files: [limit.before, limit.now, limit.hard],
+    let report = {
+        let s = shared.state();
+        let handled = (sent + s.received) as f64;
+        let figures =
+            |pid: u32, a: Option<system::ProcSample>, b: Option<system::ProcSample>, peak: u64| {
+                let (a, b) = (a?, b?);
+                let cpu = b.cpu.saturating_sub(a.cpu).as_secs_f64();
+                Some(ProcFigures {
+                    pid,
+                    cpu_percent: cpu / window * 100.0,
+                    cpu_micros_per_message: if handled > 0.0 {
+                        cpu * 1e6 / handled
+                    } else {
+                        0.0
+                    },
+                    peak_rss_bytes: peak.max(b.rss),
+                })
+            };
+        let ms = |us: u64| us as f64 / 1000.0;
+        BenchReport {
+            scenario: opts.scenario,
+            target: target_label,
+            transport: opts.transport.to_string(),
+            protocol: opts.protocol.name().to_owned(),
+            connections: opts.connections as u64,
+            connected,
+            message_size: opts.size as u64,
+            rate: opts.rate,
+            senders,
+            connect_seconds,
+            duration_seconds: window,
+            messages_out: sent,
+            messages_in: s.received,
+            messages_out_per_second: sent as f64 / window,
+            messages_in_per_second: s.received_in_window as f64 / window,
+            latency_ms: Latency {
+                p50: ms(s.hist.quantile(0.5)),
+                p90: ms(s.hist.quantile(0.9)),
+                p99: ms(s.hist.quantile(0.99)),
+                max: ms(s.hist.max()),
+                mean: s.hist.mean() / 1000.0,
+            },
+            errors: s.errors,
+            error_samples: s.error_samples.clone(),
+            lost: s.tracker.outstanding(),
+            duplicated: s.duplicated,
+            bench: figures(me, bench_before, bench_after, bench_peak),
+            target_process: opts
+                .target_pid
+                .and_then(|pid| figures(pid, target_before, target_after, target_peak)),
+            open_files: [limit.before, limit.now, limit.hard],
+        }
     };
-    drop(s);
     // The tasks were aborted: wait for them to drop their connections.
     for t in tasks {
         let _ = t.await;
