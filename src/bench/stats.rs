@@ -45,7 +45,9 @@ fn bucket_high(i: usize) -> u64 {
     }
     let shift = (i / SUB as usize - 1) as u32;
     let m = (i % SUB as usize) as u64 + SUB;
-    ((m + 1) << shift).saturating_sub(1)
+    // In u128: the top bucket's end is 2^64.
+    let end = u128::from(m + 1) << shift;
+    u64::try_from(end - 1).unwrap_or(u64::MAX)
 }
 
 impl Histogram {
