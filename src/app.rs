@@ -63,6 +63,9 @@ pub enum Command {
     Encode(EncodeArgs),
     /// Generate sequences against a live server, check properties, shrink a failure to a case.
     Fuzz(crate::fuzz::cli::FuzzArgs),
+    /// Load-test a hub: connections, messages/s, latency, loss (exit 4: a regression against
+    /// --baseline).
+    Bench(crate::bench::cli::BenchArgs),
     /// Print a case's requirement, level and reference (its entry in docs/requirements.md).
     Explain(ExplainArgs),
 }
@@ -274,6 +277,13 @@ pub fn main() -> ExitCode {
             crate::fuzz::cli::Exit::Fail => EXIT_FAIL,
             crate::fuzz::cli::Exit::Usage => EXIT_USAGE,
             crate::fuzz::cli::Exit::Unreachable => EXIT_UNREACHABLE,
+        }),
+        Some(Command::Bench(a)) => ExitCode::from(match crate::bench::cli::main(a) {
+            crate::bench::cli::Exit::Pass => EXIT_PASS,
+            crate::bench::cli::Exit::Fail => EXIT_FAIL,
+            crate::bench::cli::Exit::Usage => EXIT_USAGE,
+            crate::bench::cli::Exit::Unreachable => EXIT_UNREACHABLE,
+            crate::bench::cli::Exit::Regression => crate::bench::cli::EXIT_REGRESSION,
         }),
         None => {
             let rt = match tokio::runtime::Builder::new_multi_thread()

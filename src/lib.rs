@@ -12,12 +12,14 @@
 //! - [`baseline`]: known failures that must keep failing.
 //! - [`embedded`]: the in-process mock-hub target.
 //! - [`fuzz`]: `conform fuzz`, generated sequences against a live server, shrunk to a case.
+//! - [`bench`]: `conform bench`, a load generator that speaks the protocol.
 //! - [`inspect`], [`hex`]: `conform decode` / `encode`.
 //! - [`app`]: the command line.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod baseline;
+pub mod bench;
 pub mod cases;
 pub mod client;
 pub mod embedded;

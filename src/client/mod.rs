@@ -69,6 +69,9 @@ pub struct Session {
     /// The first WebSocket frame after the handshake whose type is not the protocol's transfer
     /// format (text for JSON, binary for MessagePack): its type and its bytes as shown.
     pub wrong_frame: Option<(FrameKind, String)>,
+    /// Whether frames and messages go into the transcript and `received` (off for `conform
+    /// bench`'s hot path: rendering every frame costs more than decoding it).
+    record: bool,
 }
 
 /// Most messages a session keeps in [`Session::received`] (a flood must not grow it).
@@ -113,7 +116,15 @@ impl Session {
             wrong_frame: None,
             stateful: false,
             held: wire::Held::default(),
+            record: true,
         }
+    }
+
+    /// A session that records no frames or messages (HTTP exchanges and errors still are):
+    /// the load generator's lean receive and send path.
+    pub fn without_recording(mut self) -> Self {
+        self.record = false;
+        self
     }
 
     /// How long an HTTP request (negotiate, a send, the first poll), a WebSocket upgrade or the
@@ -263,11 +274,13 @@ impl Session {
         msg: &HubMessage,
         chunking: &Chunking,
     ) -> Result<(), ClientError> {
-        self.note(
-            Direction::Out,
-            "msg",
-            signalr_protocol::notation::message_to_text(msg),
-        );
+        if self.record {
+            self.note(
+                Direction::Out,
+                "msg",
+                signalr_protocol::notation::message_to_text(msg),
+            );
+        }
         let bytes = self.protocol.encode(msg);
         let kind = self.frame_kind();
         self.send_bytes(&bytes, chunking, kind).await
@@ -335,6 +348,7 @@ impl Session {
                 self.closed = Some(c.clone());
                 Err(RecvError::Closed(c))
             }
+            Ok(Some(Incoming::Data(b, _))) if !self.record => self.take(b).await,
             Ok(Some(Incoming::Data(b, kind))) => {
                 let shown = transcript::show_bytes(&b);
                 if let Some(kind) = kind {
@@ -351,22 +365,7 @@ impl Session {
                     None => shown,
                 };
                 self.transcript.push(&self.name, Direction::In, layer, line);
-                // What this session buffers counts against the run's shared budget.
-                let held = self.buf.len() + self.reader.buffered().len() + b.len();
-                if let Err(e) = self.held.resize(held).await {
-                    return Err(RecvError::Transport(e.to_string()));
-                }
-                if self.buf.len() + b.len() > MAX_RECEIVE {
-                    return Err(RecvError::Protocol(ProtocolError::invalid_data(
-                        signalr_protocol::Layer::Framing,
-                        format!(
-                            "more than {} MiB arrived without a complete message",
-                            MAX_RECEIVE >> 20
-                        ),
-                    )));
-                }
-                self.buf.extend_from_slice(&b);
-                Ok(())
+                self.take(b).await
             }
             Ok(Some(Incoming::Closed(c))) => {
                 self.transcript.push(
@@ -380,6 +379,25 @@ impl Session {
             }
         }
     }
+    /// Buffers received bytes, counted against the run's shared receive budget.
+    async fn take(&mut self, b: bytes::Bytes) -> Result<(), RecvError> {
+        let held = self.buf.len() + self.reader.buffered().len() + b.len();
+        if let Err(e) = self.held.resize(held).await {
+            return Err(RecvError::Transport(e.to_string()));
+        }
+        if self.buf.len() + b.len() > MAX_RECEIVE {
+            return Err(RecvError::Protocol(ProtocolError::invalid_data(
+                signalr_protocol::Layer::Framing,
+                format!(
+                    "more than {} MiB arrived without a complete message",
+                    MAX_RECEIVE >> 20
+                ),
+            )));
+        }
+        self.buf.extend_from_slice(&b);
+        Ok(())
+    }
+
     /// Waits for the handshake response.
     pub async fn recv_handshake(
         &mut self,
@@ -429,6 +447,7 @@ impl Session {
                 }
             }
             match self.reader.next() {
+                Ok(Some(p)) if !self.record => return Ok(p),
                 Ok(Some(p)) => {
                     self.note(
                         Direction::In,

@@ -66,7 +66,7 @@ pub struct FuzzArgs {
     pub quiet: bool,
 }
 
-fn parse_limit(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_limit(s: &str) -> Result<Duration, String> {
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => s.split_at(i),
         None => (s, "s"),
@@ -142,6 +142,24 @@ async fn start(url: Option<&str>, faults: &[String]) -> Result<Started, String> 
     }
 }
 
+/// For an embedded mock-hub: a second one with the same faults (kept in `twins` for shutting
+/// down), probed. `None` for a remote target, or when the twin does not start (the sequences
+/// that must run alone then run alone on the target).
+async fn twin(
+    of: &Started,
+    faults: &[String],
+    timeout: Duration,
+    twins: &mut Vec<Started>,
+) -> Option<FuzzTarget> {
+    let Started::Embedded(_) = of else {
+        return None;
+    };
+    let s = start(None, faults).await.ok()?;
+    let t = FuzzTarget::probe(s.opts(timeout)).await.ok();
+    twins.push(s);
+    t
+}
+
 impl Started {
     fn opts(&self, timeout: Duration) -> RunOptions {
         let mut o = match self {
@@ -195,6 +213,12 @@ async fn run(a: FuzzArgs) -> Exit {
             return EXIT_UNREACHABLE;
         }
     };
+    // The embedded mock-hub gets a twin for the sequences that must run alone.
+    let mut twins = Vec::new();
+    let target = match twin(&started, &a.mock_fault, timeout, &mut twins).await {
+        Some(t) => target.with_alone(t),
+        None => target,
+    };
     let reference_started = match &a.reference {
         Some(r) => match start(Some(r), &[]).await {
             Ok(s) => Some(s),
@@ -208,7 +232,10 @@ async fn run(a: FuzzArgs) -> Exit {
     };
     let reference = match &reference_started {
         Some(s) => match FuzzTarget::probe(s.opts(timeout)).await {
-            Ok(t) => Some(t),
+            Ok(t) => Some(match twin(s, &[], timeout, &mut twins).await {
+                Some(tw) => t.with_alone(tw),
+                None => t,
+            }),
             Err(e) => {
                 eprintln!("conform: --reference: {e}");
                 return EXIT_UNREACHABLE;
@@ -252,6 +279,9 @@ async fn run(a: FuzzArgs) -> Exit {
     started.shutdown().await;
     if let Some(r) = reference_started {
         r.shutdown().await;
+    }
+    for t in twins {
+        t.shutdown().await;
     }
     say_raw!("{}", text(&report, reference.is_some()));
     if let Some(p) = &a.json {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use signalr_protocol::{HubProtocol, TransportKind};
@@ -77,6 +77,11 @@ pub struct FuzzTarget {
     pub opts: Arc<RunOptions>,
     /// Its `Describe()` and transports.
     pub info: Arc<TargetInfo>,
+    /// An identical hub of its own for the sequences that must run alone (they send to every
+    /// connection): they run there one at a time while the others go on here. Without it they
+    /// run alone on this target, and every other sequence waits. `conform fuzz` starts one with
+    /// an embedded mock-hub.
+    pub alone: Option<Arc<FuzzTarget>>,
 }
 
 impl FuzzTarget {
@@ -84,7 +89,17 @@ impl FuzzTarget {
     pub async fn probe(opts: RunOptions) -> Result<Self, runner::ProbeError> {
         let opts = Arc::new(opts);
         let info = Arc::new(runner::probe(&opts).await?);
-        Ok(Self { opts, info })
+        Ok(Self {
+            opts,
+            info,
+            alone: None,
+        })
+    }
+
+    /// This target, with `twin` (an identical hub) for the sequences that must run alone.
+    pub fn with_alone(mut self, twin: FuzzTarget) -> Self {
+        self.alone = Some(Arc::new(twin));
+        self
     }
 
     /// What the generator may use on this target.
@@ -207,6 +222,9 @@ pub struct Flaky {
     pub case: String,
 }
 
+/// Most runs started past the oldest result not yet taken.
+const LOOKAHEAD: u64 = 64;
+
 /// Most flaky failures a report keeps (the rest are only counted).
 pub const MAX_FLAKY_KEPT: usize = 10;
 
@@ -310,17 +328,20 @@ fn case_id(seed: u64, run: u64) -> String {
     format!("fuzz/seed-{seed}-run-{run}")
 }
 
-struct Checker<'a> {
-    target: &'a FuzzTarget,
-    reference: Option<&'a FuzzTarget>,
+struct Checker {
+    target: FuzzTarget,
+    reference: Option<FuzzTarget>,
     facts: Facts,
     http: reqwest::Client,
     uid: AtomicUsize,
-    /// Held shared by a sequence, alone by one that sends to every connection (`exclusive`).
+    /// Held shared by a sequence, alone by one that sends to every connection (`exclusive`)
+    /// when its target has no twin for such sequences.
     gate: tokio::sync::RwLock<()>,
+    /// Held by a sequence that runs on a target's twin ([`FuzzTarget::alone`]).
+    alone: tokio::sync::Mutex<()>,
 }
 
-impl Checker<'_> {
+impl Checker {
     async fn run_on(&self, t: &FuzzTarget, text: &str) -> Checked {
         let uid = self.uid.fetch_add(1, Ordering::Relaxed) + 1;
         let parsed = cases::parse_file("fuzz", text);
@@ -332,7 +353,10 @@ impl Checker<'_> {
         });
         match execution {
             Ok(e) => {
-                let o = if e.case.exclusive {
+                let o = if let (true, Some(twin)) = (e.case.exclusive, &t.alone) {
+                    let _one = self.alone.lock().await;
+                    runner::run_execution(&e, &twin.info, &twin.opts, self.http.clone(), uid).await
+                } else if e.case.exclusive {
                     let _alone = self.gate.write().await;
                     runner::run_execution(&e, &t.info, &t.opts, self.http.clone(), uid).await
                 } else {
@@ -351,8 +375,8 @@ impl Checker<'_> {
     /// `(fails, on target, on reference)`.
     async fn check(&self, seq: &Sequence, id: &str) -> (bool, Checked, Option<Checked>) {
         let text = model::case_text(seq, self.facts, id, "");
-        let a = self.run_on(self.target, &text).await;
-        match self.reference {
+        let a = self.run_on(&self.target, &text).await;
+        match &self.reference {
             None => (a.verdict != Verdict::Pass, a, None),
             Some(r) => {
                 let b = self.run_on(r, &text).await;
@@ -379,14 +403,15 @@ pub async fn fuzz(
     let facts = Facts {
         sequential: target.facts().sequential && reference.is_none_or(|r| r.facts().sequential),
     };
-    let checker = Checker {
-        target,
-        reference,
+    let checker = Arc::new(Checker {
+        target: target.clone(),
+        reference: reference.cloned(),
         facts,
         http: runner::http_client(),
         uid: AtomicUsize::new(0),
         gate: tokio::sync::RwLock::new(()),
-    };
+        alone: tokio::sync::Mutex::new(()),
+    });
     let strategy = ops::sequence(&caps, o.max_len);
     let mut report = FuzzReport {
         seed: o.seed,
@@ -399,32 +424,61 @@ pub async fn fuzz(
         flaky: Vec::new(),
         flaky_count: 0,
     };
-    // A window of `jobs` sequences in flight, results taken in run order.
-    let mut in_flight = FuturesOrdered::new();
+    // `jobs` sequences running; results taken in run order from those done. A slow sequence (a
+    // timer operation waits seconds) holds one job, not the window: the others go on, up to
+    // LOOKAHEAD runs past the oldest result not yet taken (which bounds the results held).
+    let mut running = FuturesUnordered::new();
+    let mut done = std::collections::BTreeMap::new();
     let mut next = 0u64;
+    let mut take = 0u64;
     loop {
-        while in_flight.len() < o.jobs.max(1) && next < o.runs {
+        while running.len() < o.jobs.max(1) && next < o.runs && next - take < LOOKAHEAD {
             if time_up() {
                 report.stopped_by_time = true;
                 break;
             }
             let i = next;
             next += 1;
-            let (strategy, checker) = (&strategy, &checker);
-            in_flight.push_back(async move {
+            let strategy = &strategy;
+            let checker = checker.clone();
+            running.push(async move {
                 let seed = run_seed(o.seed, i);
                 let mut runner = TestRunner::new_with_rng(Config::default(), rng_for(seed));
-                let tree = strategy.new_tree(&mut runner).ok()?;
+                let Ok(tree) = strategy.new_tree(&mut runner) else {
+                    return (i, None);
+                };
                 let seq = tree.current();
                 let id = case_id(o.seed, i + 1);
-                let (fails, a, b) = checker.check(&seq, &id).await;
-                Some((i, seed, tree, seq, id, fails, a, b))
+                // The case is written, loaded and run on a task of its own: `jobs` sequences use
+                // every core, not only the one polling this window.
+                let (seq2, id2) = (seq.clone(), id.clone());
+                let (fails, a, b) =
+                    match tokio::spawn(async move { checker.check(&seq2, &id2).await }).await {
+                        Ok(r) => r,
+                        Err(e) => (
+                            true,
+                            Checked {
+                                verdict: Verdict::Error,
+                                detail: format!("the harness failed: {e}"),
+                            },
+                            None,
+                        ),
+                    };
+                (i, Some((seed, tree, seq, id, fails, a, b)))
             });
         }
-        let Some(done) = in_flight.next().await else {
-            break;
+        let Some(result) = done.remove(&take) else {
+            match running.next().await {
+                Some((i, r)) => {
+                    done.insert(i, r);
+                    continue;
+                }
+                None => break,
+            }
         };
-        let Some((i, seed, mut tree, seq, id, fails, a, b)) = done else {
+        let i = take;
+        take += 1;
+        let Some((seed, mut tree, seq, id, fails, a, b)) = result else {
             continue;
         };
         report.runs += 1;
@@ -435,7 +489,8 @@ pub async fn fuzz(
         }
         // Later sequences already started finish before anything else runs (their results
         // are not taken: the first failure in run order is the one reported).
-        while in_flight.next().await.is_some() {}
+        while running.next().await.is_some() {}
+        done.clear();
         // Re-run before shrinking: a failure that does not happen again is reported as flaky,
         // not shrunk (shrinking would chase noise), and the search goes on.
         let mut reproduced = false;
@@ -447,7 +502,8 @@ pub async fn fuzz(
         }
         if !reproduced && o.replays > 0 {
             report.flaky_count += 1;
-            next = next.min(i + 1);
+            // The search goes on from the next run (those started meanwhile were dropped).
+            next = i + 1;
             if report.flaky.len() < MAX_FLAKY_KEPT {
                 report.flaky.push(Flaky {
                     run: i + 1,
