@@ -169,6 +169,11 @@ impl MessageBuffer {
         let id = self.receiving_id;
         self.receiving_id += 1;
         if self.latest_received.is_some_and(|l| id <= l) {
+            // A message sent again proves the client missed an Ack: one the timer wrote while
+            // the transport was gone (it counts as sent, as ASP.NET Core's write into the dead
+            // pipe does). Acknowledge again at the next tick, or a client whose own buffer is
+            // full would wait for that Ack until the client timeout ends the connection.
+            self.last_acked = None;
             return Ok(Inbound::Drop);
         }
         self.latest_received = Some(id);
@@ -263,5 +268,21 @@ mod tests {
             "id 4 is new"
         );
         assert_eq!(b.ack_due(), Some(4));
+    }
+
+    #[test]
+    fn a_message_sent_again_is_acknowledged_again() {
+        // The Ack for ids 1-2 went out while the transport was gone: the client resends them.
+        let mut b = MessageBuffer::new(1000, FaultSet::default());
+        for _ in 0..2 {
+            assert_eq!(b.inbound(&invocation()), Ok(Inbound::Process));
+        }
+        assert_eq!(b.ack_due(), Some(2));
+        let _ = b.resend(encode);
+        let seq = |id| Parsed::Message(HubMessage::Sequence(SequenceId { sequence_id: id }));
+        assert_eq!(b.inbound(&seq(1)), Ok(Inbound::Drop));
+        assert_eq!(b.inbound(&invocation()), Ok(Inbound::Drop), "id 1 again");
+        assert_eq!(b.ack_due(), Some(2), "the client missed the Ack: it is due again");
+        assert_eq!(b.ack_due(), None);
     }
 }
