@@ -282,7 +282,11 @@ mod tests {
         let seq = |id| Parsed::Message(HubMessage::Sequence(SequenceId { sequence_id: id }));
         assert_eq!(b.inbound(&seq(1)), Ok(Inbound::Drop));
         assert_eq!(b.inbound(&invocation()), Ok(Inbound::Drop), "id 1 again");
-        assert_eq!(b.ack_due(), Some(2), "the client missed the Ack: it is due again");
+        assert_eq!(
+            b.ack_due(),
+            Some(2),
+            "the client missed the Ack: it is due again"
+        );
         assert_eq!(b.ack_due(), None);
     }
 }

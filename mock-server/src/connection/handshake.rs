@@ -21,6 +21,8 @@ pub(crate) struct HandshakeRules<'a> {
     pub(crate) faults: FaultSet,
     pub(crate) detailed_errors: bool,
     pub(crate) shutdown: &'a CancellationToken,
+    /// Send the success response here (`false`: the caller sends it, with what follows).
+    pub(crate) send_success: bool,
 }
 
 /// Runs the handshake: the protocol and the version the client asked for (2 opts into
@@ -36,6 +38,7 @@ pub(crate) async fn handshake<T: Transport>(
         faults,
         detailed_errors: detailed,
         shutdown,
+        send_success,
     } = rules;
     let deadline = if faults.has(Fault::NoHandshakeTimeout) {
         None
@@ -119,9 +122,10 @@ pub(crate) async fn handshake<T: Transport>(
         let delay = (cfg.handshake_timeout() + Duration::from_secs(1)).max(Duration::from_secs(16));
         tokio::time::sleep(delay).await;
     }
-    if t.send(Bytes::from_static(handshake::SUCCESS_RESPONSE), format)
-        .await
-        .is_err()
+    if send_success
+        && t.send(Bytes::from_static(handshake::SUCCESS_RESPONSE), format)
+            .await
+            .is_err()
     {
         return None;
     }

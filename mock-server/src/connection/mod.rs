@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use signalr_protocol::FrameReader;
 use tokio::sync::mpsc;
 
@@ -69,11 +70,18 @@ pub(crate) async fn run<T: Transport>(
         cfg.max_message_size()
     };
     let mut frames = FrameReader::with_max_message_size(max_size);
+    let success_in_handshake = t.kind() == signalr_protocol::TransportKind::WebSockets;
     let rules = HandshakeRules {
         config: cfg,
         faults,
         detailed_errors: setup.hub.detailed_errors,
         shutdown: &setup.shared.shutdown,
+        // On Server-Sent Events and Long Polling the success response waits for OnConnected, so
+        // that a failing OnConnected's Close leaves in the same write: the official JS client
+        // POSTs a Ping as soon as it reads the response, and with the Close in a later write that
+        // POST raced the connection's end (404), so start() failed with the 404 instead of the
+        // server's error. Only the chunking differs from ASP.NET Core, not the order.
+        send_success: success_in_handshake,
     };
     let Some((protocol, version)) = handshake::handshake(&mut t, &mut frames, rules).await else {
         t.close().await;
@@ -132,6 +140,7 @@ pub(crate) async fn run<T: Transport>(
         client_timeout_armed: false,
         buffer,
         attached: true,
+        pending: None,
     };
     setup.lifetime.add(conn.clone());
     let expiry = expires.map(|exp| close_at_expiry(exp, &conn));
@@ -139,8 +148,28 @@ pub(crate) async fn run<T: Transport>(
     setup.lifetime.backplane_barrier().await;
 
     let reason = match session.dispatcher.on_connected() {
-        Err(e) => CloseReason::OnConnected(e),
-        Ok(()) => session.run_loop(&mut t, &mut rx, cfg, &mut reattach).await,
+        Err(e) => {
+            if !success_in_handshake {
+                session.pending = Some(Bytes::from_static(
+                    signalr_protocol::handshake::SUCCESS_RESPONSE,
+                ));
+            }
+            CloseReason::OnConnected(e)
+        }
+        Ok(()) => {
+            if !success_in_handshake
+                && t.send(
+                    Bytes::from_static(signalr_protocol::handshake::SUCCESS_RESPONSE),
+                    protocol.transfer_format(),
+                )
+                .await
+                .is_err()
+            {
+                CloseReason::TransportClosed
+            } else {
+                session.run_loop(&mut t, &mut rx, cfg, &mut reattach).await
+            }
+        }
     };
     if let Some(task) = expiry {
         task.abort();

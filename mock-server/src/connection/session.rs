@@ -40,6 +40,9 @@ pub(crate) struct Session {
     pub(crate) buffer: Option<Box<MessageBuffer>>,
     /// A transport is attached (false only while a stateful connection waits for a reattach).
     pub(crate) attached: bool,
+    /// Bytes that go out first in the final write (the handshake's success response when
+    /// OnConnected failed before it was sent).
+    pub(crate) pending: Option<Bytes>,
 }
 
 /// How often the client's messages are acknowledged (`MessageBuffer`'s timer).
@@ -324,7 +327,7 @@ impl Session {
             self.dispatcher.close_uploads();
             return;
         }
-        let mut out = Vec::new();
+        let mut out = self.pending.take().map(Vec::from).unwrap_or_default();
         // What was queued before the end was already written as far as ASP.NET Core is
         // concerned (it writes to the transport pipe at once, and the transport sends the pipe's
         // contents before closing): it goes out before the Close, e.g. the Completion of an
