@@ -588,6 +588,23 @@ expect = '{"type":6}'
     }
 
     #[test]
+    fn a_client_on_another_node_needs_peers() {
+        let text = "[[case]]\nid = \"a/b\"\ntitle = \"t\"\nrequirement = \"r\"\nlevel = \"MUST\"\nreference = \"x\"\n[[case.step]]\nclient = \"b\"\nconnect = { node = 2 }\n";
+        let e = parse_file("t.toml", text).unwrap_err().to_string();
+        assert!(e.contains("node = 2 needs requires = [\"peers\""), "{e}");
+        let ok = text.replace("[[case.step]]", "requires = [\"peers\"]\n[[case.step]]");
+        let c = parse_file("t.toml", &ok).unwrap();
+        assert_eq!(c[0].peers, 2);
+        let far = ok.replace("node = 2", "node = 8");
+        let e = parse_file("t.toml", &far).unwrap_err().to_string();
+        assert!(e.contains("connect node = 8: at most 7"), "{e}");
+        let bad = ok.replace("node = 2", "node = -1");
+        assert!(parse_file("t.toml", &bad).is_err());
+        let none = ok.replace("node = 2", "node = 0");
+        assert_eq!(parse_file("t.toml", &none).unwrap()[0].peers, 0);
+    }
+
+    #[test]
     fn steps_are_checked_at_load() {
         for (step, want) in [
             (
