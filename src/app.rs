@@ -744,6 +744,16 @@ fn run_header(
     ids.sort_unstable();
     ids.dedup();
     let transports: Vec<&str> = info.transports.iter().map(|(t, _)| t.name()).collect();
+    let peers: Vec<String> = opts
+        .peers
+        .iter()
+        .map(|p| crate::client::transcript::redact_url(p.hub_url.as_str()))
+        .collect();
+    let url = if peers.is_empty() {
+        url
+    } else {
+        format!("{url} + --peer {}", peers.join(", "))
+    };
     format!(
         "conform {} → {url}{}\n  server: {server}\n  transports: {}\n  {} cases, {} combinations, {} parallel\n",
         env!("CARGO_PKG_VERSION"),
