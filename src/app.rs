@@ -529,6 +529,12 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
             }
         }
     };
+    if let Some(p) = peers.iter().find(|p| p.hub_url == opts.target.hub_url) {
+        let url = crate::client::transcript::redact_url(p.hub_url.as_str());
+        return usage(format!(
+            "--peer {url} is the --target itself: a peer is another node of the same hub"
+        ));
+    }
     opts.peers = peers;
     opts.jobs = usize::from(a.jobs.max(1));
     opts.time_scale = a.time_scale;

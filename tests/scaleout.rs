@@ -215,7 +215,6 @@ async fn a_peer_that_is_not_the_hub_stops_the_run() {
         "scaleout".into(),
     ];
     let (out, _) = conform(args).await;
-    hub.shutdown().await;
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -226,6 +225,18 @@ async fn a_peer_that_is_not_the_hub_stops_the_run() {
     );
     // One clear error, not a run.
     assert!(!String::from_utf8_lossy(&out.stdout).contains("PASS"));
+
+    // The target given again as its own peer would test nothing across nodes.
+    let args = vec![
+        "--target".into(),
+        hub.opts.target.hub_url.to_string(),
+        "--peer".into(),
+        hub.opts.target.hub_url.to_string(),
+    ];
+    let (out, _) = conform(args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the --target itself"));
+    hub.shutdown().await;
 
     // --peer without --target is a usage error.
     let (out, _) = conform(vec![

@@ -168,7 +168,12 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
     let mut info = probe_one(opts, &opts.target).await?;
     info.peers = opts.peers.len();
     for peer in &opts.peers {
-        let p = probe_one(opts, peer).await?;
+        let p = probe_one(opts, peer).await.map_err(|e| match e {
+            ProbeError::Unreachable { url, reason } => ProbeError::Unreachable {
+                url: format!("{url} (--peer)"),
+                reason,
+            },
+        })?;
         if let Some(problem) = p.preflight {
             let url = crate::client::transcript::redact_url(peer.hub_url.as_str());
             info.peer_problem.get_or_insert(format!(
