@@ -142,6 +142,11 @@ pub struct RunArgs {
     /// mock-hub is started and tested.
     #[arg(long, value_name = "URL")]
     pub target: Option<String>,
+    /// Another node of the same scaled-out hub as --target (repeatable): cases that need
+    /// several nodes (`requires = ["peers"]`, the `scaleout` tag) run their clients on these;
+    /// without it they are UNIMPLEMENTED.
+    #[arg(long = "peer", value_name = "URL")]
+    pub peer: Vec<String>,
     /// Load cases from this directory instead of the embedded ones.
     #[arg(long, value_name = "DIR")]
     pub cases: Option<PathBuf>,
@@ -476,10 +481,23 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
     if a.target.is_some() && a.mock_detailed_errors {
         return usage("--mock-detailed-errors only applies to the embedded mock-hub (no --target)");
     }
+    if a.target.is_none() && !a.peer.is_empty() {
+        return usage("--peer needs --target (the nodes of one scaled-out hub)");
+    }
     let tls = match crate::client::Tls::from_args(a.insecure, &a.ca_cert) {
         Ok(t) => t,
         Err(e) => return usage(e),
     };
+    let mut peers = Vec::new();
+    for url in &a.peer {
+        match Target::parse(url, &a.header, a.token.clone()) {
+            Ok(mut t) => {
+                t.tls = tls.clone();
+                peers.push(t);
+            }
+            Err(e) => return usage(e.replace("--target", "--peer")),
+        }
+    }
     let (mut opts, embedded) = match &a.target {
         Some(url) => match Target::parse(url, &a.header, a.token.clone()) {
             Ok(mut t) => {
@@ -511,6 +529,13 @@ pub async fn run_cmd(a: RunArgs) -> u8 {
             }
         }
     };
+    if let Some(p) = peers.iter().find(|p| p.hub_url == opts.target.hub_url) {
+        let url = crate::client::transcript::redact_url(p.hub_url.as_str());
+        return usage(format!(
+            "--peer {url} is the --target itself: a peer is another node of the same hub"
+        ));
+    }
+    opts.peers = peers;
     opts.jobs = usize::from(a.jobs.max(1));
     opts.time_scale = a.time_scale;
     opts.step_timeout = Duration::from_millis(a.timeout.max(1));
@@ -654,6 +679,12 @@ fn preflight(
     a: &RunArgs,
     opts: &RunOptions,
 ) -> Result<runner::TargetInfo, String> {
+    if let Some(problem) = &info.peer_problem {
+        return Err(format!(
+            "{problem} — every --peer must be the conformance hub's URL on another node of the \
+             same scaled-out hub as --target"
+        ));
+    }
     let url = crate::client::transcript::redact_url(opts.target.hub_url.as_str());
     match (&info.preflight, &a.assume_features) {
         (Some(problem), None) => {
@@ -719,6 +750,16 @@ fn run_header(
     ids.sort_unstable();
     ids.dedup();
     let transports: Vec<&str> = info.transports.iter().map(|(t, _)| t.name()).collect();
+    let peers: Vec<String> = opts
+        .peers
+        .iter()
+        .map(|p| crate::client::transcript::redact_url(p.hub_url.as_str()))
+        .collect();
+    let url = if peers.is_empty() {
+        url
+    } else {
+        format!("{url} + --peer {}", peers.join(", "))
+    };
     format!(
         "conform {} → {url}{}\n  server: {server}\n  transports: {}\n  {} cases, {} combinations, {} parallel\n",
         env!("CARGO_PKG_VERSION"),

@@ -157,6 +157,28 @@ faults! {
     StatefulOfferedUnasked = "stateful-offered-unasked",
     /// Negotiate never grants stateful reconnect, although the hub allows it and the client asks.
     StatefulNeverOffered = "stateful-never-offered",
+    /// With a backplane: group sends reach this node's members only (not published to Redis).
+    BackplaneLocalGroups = "backplane-local-groups",
+    /// With a backplane: user sends reach this node's connections of the user only (not published).
+    BackplaneLocalUsers = "backplane-local-users",
+    /// With a backplane: invocations from Redis reach the connections they exclude too.
+    BackplaneIgnoresExcluded = "backplane-ignores-excluded",
+    /// With a backplane: each invocation from Redis is delivered twice.
+    BackplaneDeliversTwice = "backplane-delivers-twice",
+    /// With a backplane: a client result asked of another node's connection fails with "does not exist".
+    BackplaneLocalClientResults = "backplane-local-client-results",
+    /// With a backplane: group commands from other nodes are acknowledged but not applied.
+    BackplaneIgnoresGroupCommands = "backplane-ignores-group-commands",
+    /// With a backplane: leaving a group is acknowledged but the connection stays a member.
+    BackplaneLeaveIgnored = "backplane-leave-ignored",
+}
+
+impl Fault {
+    /// Whether the fault only changes anything on a Redis backplane (`--redis`): cases with
+    /// several nodes catch it (tests/scaleout.rs), the embedded run cannot.
+    pub fn needs_backplane(&self) -> bool {
+        self.name().starts_with("backplane-")
+    }
 }
 
 impl std::fmt::Display for Fault {

@@ -241,6 +241,9 @@ impl HubLifetime {
 
     /// `Groups.RemoveFromGroupAsync`: harmless for non-members.
     pub fn remove_from_group(&self, connection_id: &str, group: &str) {
+        if self.backplane.get().is_some() && self.faults.has(Fault::BackplaneLeaveIgnored) {
+            return;
+        }
         match self.connection(connection_id) {
             Some(conn) => {
                 if let Ok(mut g) = conn.groups.lock() {
@@ -366,7 +369,7 @@ impl HubLifetime {
         if self.faults.has(Fault::GroupSendLeaks) {
             return self.send_all(except, msg);
         }
-        if let Some(bp) = self.backplane.get() {
+        if let Some(bp) = self.backplane_unless(Fault::BackplaneLocalGroups) {
             let payload = bp.invocation_payload(&msg, except, None);
             return bp.publish_invocation(bp.channels.group(group), payload);
         }
@@ -385,7 +388,7 @@ impl HubLifetime {
         if self.faults.has(Fault::GroupSendLeaks) {
             return self.send_all(&[], msg);
         }
-        if let Some(bp) = self.backplane.get() {
+        if let Some(bp) = self.backplane_unless(Fault::BackplaneLocalGroups) {
             let payload = bp.invocation_payload(&msg, &[], None);
             for g in groups.iter().filter(|g| !g.is_empty()) {
                 bp.publish_invocation(bp.channels.group(g), payload.clone());
@@ -410,7 +413,7 @@ impl HubLifetime {
 
     /// `Clients.User(id)` / `Clients.Users(ids)` (each connection at most once).
     pub fn send_users(&self, users: &[&str], msg: HubMessage) {
-        if let Some(bp) = self.backplane.get() {
+        if let Some(bp) = self.backplane_unless(Fault::BackplaneLocalUsers) {
             // One publish per listed user, as RedisHubLifetimeManager.SendUsersAsync.
             let payload = bp.invocation_payload(&msg, &[], None);
             for u in users.iter().filter(|u| !u.is_empty()) {
@@ -438,7 +441,7 @@ impl HubLifetime {
     ) -> Result<(String, oneshot::Receiver<Result<Value, ClientResultError>>), ClientResultError>
     {
         let Some(conn) = self.connection(connection_id) else {
-            if let Some(bp) = self.backplane.get() {
+            if let Some(bp) = self.backplane_unless(Fault::BackplaneLocalClientResults) {
                 return Ok(self.start_remote_client_result(bp, connection_id, target, arguments));
             }
             return Err(ClientResultError::Connection(format!(
@@ -511,6 +514,11 @@ impl HubLifetime {
     /// The backplane, if the hub has one.
     pub(crate) fn backplane(&self) -> Option<&Arc<Backplane>> {
         self.backplane.get()
+    }
+
+    /// The backplane, unless the fault `f` makes this node act as if it had none.
+    fn backplane_unless(&self, f: Fault) -> Option<&Arc<Backplane>> {
+        self.backplane.get().filter(|_| !self.faults.has(f))
     }
 
     /// Waits until the subscription changes made so far reached Redis (no-op without one):
@@ -600,13 +608,21 @@ impl HubLifetime {
         targets: impl IntoIterator<Item = Arc<ConnHandle>>,
         inv: &Invocation,
     ) {
+        let ignore_excluded = self.faults.has(Fault::BackplaneIgnoresExcluded);
+        let copies = if self.faults.has(Fault::BackplaneDeliversTwice) {
+            2
+        } else {
+            1
+        };
         for conn in targets {
-            if inv.excluded.iter().any(|e| *e == conn.connection_id) {
+            if !ignore_excluded && inv.excluded.iter().any(|e| *e == conn.connection_id) {
                 continue;
             }
             match inv.message_for(conn.protocol.name()) {
                 Some(bytes) => {
-                    conn.send_bytes(bytes.clone());
+                    for _ in 0..copies {
+                        conn.send_bytes(bytes.clone());
+                    }
                 }
                 None => tracing::warn!(
                     "redis backplane: an invocation without a '{}' serialization; not delivered to {}",
@@ -646,6 +662,9 @@ impl LocalHub for HubLifetime {
     fn apply_group_command(&self, action: GroupAction, connection_id: &str, group: &str) -> bool {
         if !self.is_connected(connection_id) {
             return false;
+        }
+        if self.faults.has(Fault::BackplaneIgnoresGroupCommands) {
+            return true;
         }
         match action {
             GroupAction::Add => self.add_to_group(connection_id, group),

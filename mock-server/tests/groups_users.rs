@@ -355,3 +355,27 @@ async fn a_closed_connection_leaves_its_groups() {
     assert_eq!(lifetime.connection_count(), 3);
     assert_no_panics();
 }
+
+/// Contract 1.1 `group-admin` in process: AddToGroup / RemoveFromGroup of another connection;
+/// an unknown id is ignored (DefaultHubLifetimeManager.AddToGroupAsync).
+#[tokio::test]
+async fn add_and_remove_another_connection() {
+    let srv = default_server().await;
+    let (mut a, mut b, mut c) = trio(&srv).await;
+    run(&mut a, "AddToGroup", vec![s(&b.id), s("admin")]).await;
+    run(
+        &mut a,
+        "AddToGroup",
+        vec![s("no-such-connection"), s("admin")],
+    )
+    .await;
+    run(&mut c, "SendToGroup", vec![s("admin"), s("G"), int(1)]).await;
+    gets(&mut b, &received("G", int(1))).await;
+    got_nothing(&mut a).await;
+    got_nothing(&mut c).await;
+
+    run(&mut a, "RemoveFromGroup", vec![s(&b.id), s("admin")]).await;
+    run(&mut c, "SendToGroup", vec![s("admin"), s("G"), int(2)]).await;
+    got_nothing(&mut b).await;
+    assert_no_panics();
+}

@@ -94,7 +94,13 @@ pub struct ConnectOpts {
     pub token: Option<String>,
     /// Where the token goes: `browser` (default), `header` or `query` (see `use_token`).
     pub token_in: Option<String>,
+    /// The node the client lives on: 0 = `--target` (default), N = the N-th `--peer`
+    /// (needs `requires = ["peers"]`).
+    pub node: Option<u8>,
 }
+
+/// The most nodes a case may use (`node` up to this, minus the target).
+pub const MAX_NODES: u8 = 8;
 
 /// A `token` step: a token from the contract's `/contract/token` (contract 1.1 parameters),
 /// saved in a variable.
@@ -246,6 +252,8 @@ pub struct Case {
     pub auto_connect: bool,
     /// The hub its clients talk to.
     pub hub: Hub,
+    /// How many `--peer` nodes its clients use (the highest `node` of its connect steps).
+    pub peers: usize,
     /// Steps.
     pub steps: Vec<Step>,
     /// Where it was loaded from.
@@ -335,7 +343,7 @@ impl Case {
             .into_iter()
             .enumerate()
             .map(|(i, s)| Step::from_raw(s).map_err(|m| format!("step {}: {m}", i + 1)))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<Step>, _>>()?;
         // Stateful reconnect reattaches WebSockets only (ASP.NET Core offers it on no other
         // transport): a case that reattaches must run on WebSockets alone.
         let websockets_only = raw.transports.as_deref() == Some(&[TransportKind::WebSockets][..]);
@@ -350,7 +358,27 @@ impl Case {
                 ));
             }
         }
+        let peers = steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Connect(o) => o.node,
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        if peers >= MAX_NODES {
+            return Err(format!(
+                "connect node = {peers}: at most {} (0 = --target, N = the N-th --peer)",
+                MAX_NODES - 1
+            ));
+        }
+        if peers > 0 && !raw.requires.iter().any(|r| r == "peers") {
+            return Err(format!(
+                "a connect step with node = {peers} needs requires = [\"peers\", …]"
+            ));
+        }
         Ok(Case {
+            peers: usize::from(peers),
             id: raw.id,
             title: raw.title,
             requirement: raw.requirement,
@@ -557,6 +585,23 @@ expect = '{"type":6}'
         let ok = text.replace("hub = ", "requires = [\"authorized-hub\"]\nhub = ");
         let c = parse_file("t.toml", &ok).unwrap();
         assert_eq!(c[0].hub, Hub::Authorized);
+    }
+
+    #[test]
+    fn a_client_on_another_node_needs_peers() {
+        let text = "[[case]]\nid = \"a/b\"\ntitle = \"t\"\nrequirement = \"r\"\nlevel = \"MUST\"\nreference = \"x\"\n[[case.step]]\nclient = \"b\"\nconnect = { node = 2 }\n";
+        let e = parse_file("t.toml", text).unwrap_err().to_string();
+        assert!(e.contains("node = 2 needs requires = [\"peers\""), "{e}");
+        let ok = text.replace("[[case.step]]", "requires = [\"peers\"]\n[[case.step]]");
+        let c = parse_file("t.toml", &ok).unwrap();
+        assert_eq!(c[0].peers, 2);
+        let far = ok.replace("node = 2", "node = 8");
+        let e = parse_file("t.toml", &far).unwrap_err().to_string();
+        assert!(e.contains("connect node = 8: at most 7"), "{e}");
+        let bad = ok.replace("node = 2", "node = -1");
+        assert!(parse_file("t.toml", &bad).is_err());
+        let none = ok.replace("node = 2", "node = 0");
+        assert_eq!(parse_file("t.toml", &none).unwrap()[0].peers, 0);
     }
 
     #[test]

@@ -317,9 +317,31 @@ impl<'a> Ctx<'a> {
     /// Makes sessions of this execution: `(name, user token)`; it borrows nothing, so a
     /// session can be made while the map of sessions is borrowed.
     pub(super) fn session_factory(&self) -> impl Fn(&str, Option<String>) -> Session {
+        self.session_factory_on(&self.opts.target)
+    }
+
+    /// The node `n` of the hub: 0 = `--target`, N = the N-th `--peer` (the gate ran only
+    /// cases whose nodes were given).
+    pub(super) fn node(&self, n: u8) -> Result<&'a crate::client::Target, StepError> {
+        match n {
+            0 => Ok(&self.opts.target),
+            n => self.opts.peers.get(usize::from(n) - 1).ok_or_else(|| {
+                StepError::Error(format!(
+                    "node {n}: only {} --peer given",
+                    self.opts.peers.len()
+                ))
+            }),
+        }
+    }
+
+    /// Like [`Ctx::session_factory`], for clients of the node `node`.
+    pub(super) fn session_factory_on(
+        &self,
+        node: &crate::client::Target,
+    ) -> impl Fn(&str, Option<String>) -> Session {
         let (http, transcript) = (self.http.clone(), self.transcript.clone());
         let (transport, protocol) = (self.transport, self.protocol);
-        let (mut target, timeout) = (self.opts.target.clone(), self.opts.request_timeout());
+        let (mut target, timeout) = (node.clone(), self.opts.request_timeout());
         if self.exec.case.hub == crate::cases::Hub::Authorized {
             target.hub_url = target.sibling_url(AUTHORIZED_HUB);
         }
@@ -349,9 +371,19 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    /// Creates (or replaces) the client `name`, connecting as the user of `token` if any.
-    pub(super) fn new_session(&mut self, name: &str, token: Option<String>) -> &mut Session {
-        let s = self.session_factory()(name, token);
+    /// Creates (or replaces) the client `name` on the node `node` (see [`Ctx::node`]),
+    /// connecting as the user of `token` if any.
+    pub(super) fn new_session_on(
+        &mut self,
+        name: &str,
+        token: Option<String>,
+        node: &crate::client::Target,
+    ) -> &mut Session {
+        let s = self.session_factory_on(node)(name, token);
+        self.put_session(name, s)
+    }
+
+    fn put_session(&mut self, name: &str, s: Session) -> &mut Session {
         match self.sessions.entry(name.to_owned()) {
             Entry::Occupied(mut o) => {
                 let mut old = std::mem::replace(o.get_mut(), s);

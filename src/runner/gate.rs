@@ -40,5 +40,14 @@ pub fn gate(e: &Execution, info: &TargetInfo, opts: &RunOptions) -> Option<(Verd
             return Some((Verdict::Unimplemented, reason));
         }
     }
+    if c.peers > info.peers {
+        return Some((
+            Verdict::Unimplemented,
+            format!(
+                "needs {} --peer nodes of the same hub, {} given",
+                c.peers, info.peers
+            ),
+        ));
+    }
     None
 }

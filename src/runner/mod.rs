@@ -30,6 +30,9 @@ pub use probe::{probe, ProbeError, TargetInfo};
 pub struct RunOptions {
     /// The target.
     pub target: Target,
+    /// Other nodes of the same scaled-out hub (`--peer`): a connect step's `node = N` is
+    /// `peers[N-1]`.
+    pub peers: Vec<Target>,
     /// Parallel executions.
     pub jobs: usize,
     /// Multiplies every timeout and wait.
@@ -123,6 +126,7 @@ impl RunOptions {
     pub fn new(target: Target) -> Self {
         Self {
             target,
+            peers: Vec::new(),
             jobs: 16,
             time_scale: 1.0,
             step_timeout: Duration::from_secs(5),

@@ -38,6 +38,10 @@ pub struct TargetInfo {
     pub max_parallel_invocations: u64,
     /// `MaximumReceiveMessageSize` (`None` = unlimited; 32768 unless declared).
     pub max_message_size: Option<u64>,
+    /// How many other nodes of the hub were given (`--peer`), each probed.
+    pub peers: usize,
+    /// Why a `--peer` URL is not a node of the conformance hub (the run stops, exit 2).
+    pub peer_problem: Option<String>,
     /// Notes for the report.
     pub notes: Vec<String>,
     /// Why the target does not look like the conformance hub (negotiate is not a SignalR
@@ -133,6 +137,11 @@ impl TargetInfo {
                         format!("the target's receive message size limit is {n} bytes, not 32768")
                     }
                 }),
+            "peers" => (self.peers > 0)
+                .then_some(())
+                .ok_or_else(|| {
+                    "needs --peer: another node of the same scaled-out hub".to_owned()
+                }),
             "describe" => self
                 .describe
                 .as_ref()
@@ -152,17 +161,43 @@ fn describe_number(d: &Value, key: &str) -> Option<f64> {
     d.get(key, false).and_then(Value::as_f64)
 }
 
-/// Finds out what the target offers: negotiate (transports) and `Describe()` (features, timers).
+/// Finds out what the target offers: negotiate (transports) and `Describe()` (features,
+/// timers); then each `--peer` the same way: a peer that does not answer is unreachable, one
+/// that is not the conformance hub is `peer_problem`.
 pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
+    let mut info = probe_one(opts, &opts.target).await?;
+    info.peers = opts.peers.len();
+    for peer in &opts.peers {
+        let p = probe_one(opts, peer).await.map_err(|e| match e {
+            ProbeError::Unreachable { url, reason } => ProbeError::Unreachable {
+                url: format!("{url} (--peer)"),
+                reason,
+            },
+        })?;
+        if let Some(problem) = p.preflight {
+            let url = crate::client::transcript::redact_url(peer.hub_url.as_str());
+            info.peer_problem.get_or_insert(format!(
+                "--peer {url} is not a node of the conformance hub: {problem}"
+            ));
+        }
+    }
+    Ok(info)
+}
+
+/// What one node offers.
+async fn probe_one(
+    opts: &RunOptions,
+    node: &crate::client::Target,
+) -> Result<TargetInfo, ProbeError> {
     let mut info = TargetInfo {
         max_message_size: Some(32_768),
         max_parallel_invocations: 1,
         stateful_reconnect_buffer_size: 100_000,
         ..TargetInfo::default()
     };
-    let http = http_client_for(&opts.target.tls);
+    let http = http_client_for(&node.tls);
     let transcript = Transcript::new();
-    let target = Arc::new(opts.target.clone());
+    let target = Arc::new(node.clone());
     let mut s = Session::new(
         "probe",
         target.clone(),
@@ -173,14 +208,14 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
     )
     .with_request_timeout(opts.request_timeout());
     let negotiate_url = crate::client::transcript::redact_url(
-        opts.target.url("/negotiate", "negotiateVersion=1").as_str(),
+        node.url("/negotiate", "negotiateVersion=1").as_str(),
     );
     let r = match s.negotiate("negotiateVersion=1").await {
         Ok(r) => r,
         // No answer at all: the target is unreachable.
         Err(e @ (ClientError::Request(_) | ClientError::NoResponse(_))) => {
             return Err(ProbeError::Unreachable {
-                url: crate::client::transcript::redact_url(opts.target.hub_url.as_str()),
+                url: crate::client::transcript::redact_url(node.hub_url.as_str()),
                 reason: e.to_string(),
             })
         }

@@ -33,6 +33,7 @@ pub(crate) const FEATURES: &[&str] = &[
     "authorize",
     "fail-on-connect",
     "authorized-hub",
+    "group-admin",
 ];
 
 fn describe(cfg: &MockConfig) -> Value {
@@ -259,6 +260,29 @@ pub(crate) fn hub(cfg: &MockConfig) -> Hub {
                 .await?;
             Ok(None)
         });
+        // Contract 1.1 `group-admin`: any connection, on any node (a group command and its ack).
+        h.asynchronous(
+            "AddToGroup",
+            &[p(T::String), p(T::String)],
+            |call, a| async move {
+                let (id, g) = (arg_str(&a, 0).unwrap_or_default(), arg_str(&a, 1));
+                call.lifetime()
+                    .add_to_group_async(id, g.unwrap_or_default())
+                    .await?;
+                Ok(None)
+            },
+        );
+        h.asynchronous(
+            "RemoveFromGroup",
+            &[p(T::String), p(T::String)],
+            |call, a| async move {
+                let (id, g) = (arg_str(&a, 0).unwrap_or_default(), arg_str(&a, 1));
+                call.lifetime()
+                    .remove_from_group_async(id, g.unwrap_or_default())
+                    .await?;
+                Ok(None)
+            },
+        );
     } else {
         h.sync("JoinGroup", &[p(T::String)], |call, a| {
             call.lifetime()
@@ -270,6 +294,26 @@ pub(crate) fn hub(cfg: &MockConfig) -> Hub {
                 .remove_from_group(call.connection_id(), arg_str(&a, 0).unwrap_or_default());
             Ok(None)
         });
+        // Contract 1.1 `group-admin`: any connection (unknown ids are ignored, as
+        // DefaultHubLifetimeManager ignores them).
+        h.sync("AddToGroup", &[p(T::String), p(T::String)], |call, a| {
+            call.lifetime().add_to_group(
+                arg_str(&a, 0).unwrap_or_default(),
+                arg_str(&a, 1).unwrap_or_default(),
+            );
+            Ok(None)
+        });
+        h.sync(
+            "RemoveFromGroup",
+            &[p(T::String), p(T::String)],
+            |call, a| {
+                call.lifetime().remove_from_group(
+                    arg_str(&a, 0).unwrap_or_default(),
+                    arg_str(&a, 1).unwrap_or_default(),
+                );
+                Ok(None)
+            },
+        );
     }
 
     // Sends: each delivers Invocation{target: method, arguments: [payload]}.

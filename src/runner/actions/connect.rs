@@ -9,8 +9,9 @@ use crate::runner::context::Ctx;
 use crate::runner::outcome::StepError;
 
 pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Result<(), StepError> {
+    let node = ctx.node(o.node.unwrap_or(0))?;
     let token = match (&o.user, &o.token) {
-        (Some(u), _) => Some(user_token(ctx, u).await?),
+        (Some(u), _) => Some(user_token(ctx, u, node).await?),
         (None, Some(t)) => Some(ctx.subst(t)?).filter(|t| !t.is_empty()),
         (None, None) => None,
     };
@@ -23,7 +24,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Res
     ctx.wait = ctx.opts.scale(ctx.opts.step_timeout);
     let deadline = Instant::now() + ctx.wait;
     let (transport, protocol) = (ctx.transport, ctx.protocol);
-    let s = ctx.new_session(client, token);
+    let s = ctx.new_session_on(client, token, node);
     if token_in != crate::cases::step::TokenIn::Browser {
         let t = s.target().access_token.clone();
         s.set_token(t, super::use_token::placement(token_in));
@@ -91,11 +92,15 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &ConnectOpts) -> Res
     }
 }
 
-/// A token for `user` from the contract's `/contract/token` endpoint.
-async fn user_token(ctx: &mut Ctx<'_>, user: &str) -> Result<String, StepError> {
+/// A token for `user` from the contract's `/contract/token` endpoint of the client's node.
+async fn user_token(
+    ctx: &mut Ctx<'_>,
+    user: &str,
+    node: &crate::client::Target,
+) -> Result<String, StepError> {
     let user = ctx.subst(user)?;
     let url = {
-        let mut u = ctx.opts.target.sibling_url("contract/token");
+        let mut u = node.sibling_url("contract/token");
         u.query_pairs_mut().append_pair("user", &user);
         u
     };

@@ -1,0 +1,358 @@
+//! Cross-node conformance (`conform --target A --peer B`, the `scaleout` cases): against two
+//! mock-hub nodes on a real `redis-server` (started on a free port of 127.0.0.1) every case
+//! passes, and each `backplane-*` fault mode of mock-hub makes the case that checks it FAIL.
+//! Without `redis-server` those tests say so and pass, except in CI (`CI=true`), where a
+//! missing Redis fails them (as mock-server/tests/backplane.rs). Without `--peer` the cases are
+//! UNIMPLEMENTED, and a `--peer` that is not the conformance hub stops the run (exit 2): no
+//! Redis needed for those.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use signalr_conform::embedded;
+use signalr_mock::{Fault, MockServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// A real redis-server
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+fn redis_available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server is not installed, and CI=true: the scale-out tests need it (.ci/run installs Debian's redis-server)"
+        );
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    }
+    found
+}
+
+impl Redis {
+    /// On a free port (another one if something took it before redis-server could).
+    async fn start() -> Redis {
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            if let Some(r) = Self::try_start_on(port).await {
+                return r;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    /// `None` if redis-server exited (the port was taken).
+    async fn try_start_on(port: u16) -> Option<Redis> {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server starts");
+        let mut r = Redis { child, port };
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Ok(Some(_)) = r.child.try_wait() {
+                return None;
+            }
+            if r.ping().await {
+                return Some(r);
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server on port {port} did not answer"
+            );
+            // Polling for a process to come up: there is no event to wait on.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// PING answered with +PONG.
+    async fn ping(&self) -> bool {
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        if s.write_all(b"PING\r\n").await.is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 7];
+        matches!(
+            tokio::time::timeout(TIMEOUT, s.read_exact(&mut buf)).await,
+            Ok(Ok(_)) if &buf == b"+PONG\r\n"
+        )
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes and runs
+
+/// A mock-hub node as conform's embedded one (fast timers), on the backplane under `prefix`.
+async fn node(redis: &Redis, prefix: &str, faults: &[Fault]) -> MockServer {
+    let mut config = embedded::mock_config();
+    config.redis = Some(redis.url());
+    config.redis_prefix = prefix.to_owned();
+    config.faults = faults.to_vec();
+    MockServer::start(config)
+        .await
+        .expect("mock-hub node starts")
+}
+
+/// `conform` with `args` and `--json FILE`; the exit code and the report.
+async fn conform(args: Vec<String>) -> (Output, serde_json::Value) {
+    let dir = std::env::temp_dir().join(format!(
+        "conform-scaleout-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json: PathBuf = dir.join("report.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_conform"));
+    cmd.args(&args)
+        .arg("--json")
+        .arg(&json)
+        .arg("--color=never");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("conform runs"))
+        .await
+        .expect("conform's thread");
+    let report = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, report)
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `(execution name, verdict)` of every outcome of a report.
+fn verdicts(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["outcomes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| {
+                    (
+                        o["name"].as_str().unwrap_or_default().to_owned(),
+                        o["verdict"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Without Redis
+
+#[tokio::test]
+async fn without_peer_the_scaleout_cases_are_unimplemented() {
+    let args = ["--tag", "scaleout"].map(String::from).to_vec();
+    let (out, report) = conform(args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let outcomes = report["outcomes"].as_array().expect("outcomes");
+    assert!(outcomes.len() >= 9, "{}", show(&out));
+    for o in outcomes {
+        assert_eq!(o["verdict"], "UNIMPLEMENTED", "{o}");
+        assert!(o.to_string().contains("needs --peer"), "{o}");
+    }
+}
+
+#[tokio::test]
+async fn a_peer_that_is_not_the_hub_stops_the_run() {
+    let hub = embedded::start(embedded::mock_config())
+        .await
+        .expect("mock-hub starts");
+    let target = hub.opts.target.hub_url.to_string();
+    let peer = hub.server.hub_url("no-such-hub");
+    let args = vec![
+        "--target".into(),
+        target,
+        "--peer".into(),
+        peer.clone(),
+        "--tag".into(),
+        "scaleout".into(),
+    ];
+    let (out, _) = conform(args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "--peer {peer} is not a node of the conformance hub"
+        )),
+        "{err}"
+    );
+    // One clear error, not a run.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PASS"));
+
+    // The target given again as its own peer would test nothing across nodes.
+    let args = vec![
+        "--target".into(),
+        hub.opts.target.hub_url.to_string(),
+        "--peer".into(),
+        hub.opts.target.hub_url.to_string(),
+    ];
+    let (out, _) = conform(args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the --target itself"));
+    hub.shutdown().await;
+
+    // --peer without --target is a usage error.
+    let (out, _) = conform(vec![
+        "--peer".into(),
+        "http://127.0.0.1:1/conformance".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--peer needs --target"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two nodes on Redis
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_pass_every_scaleout_case() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start().await;
+    let (a, b) = (node(&redis, "", &[]).await, node(&redis, "", &[]).await);
+    let args = vec![
+        "--target".into(),
+        a.hub_url("conformance"),
+        "--peer".into(),
+        b.hub_url("conformance"),
+        "--tag".into(),
+        "scaleout".into(),
+        // A loaded machine must not turn a pass into a timeout (a fault run needs no margin:
+        // a late message there is still a FAIL).
+        "--time-scale".into(),
+        "3".into(),
+    ];
+    let (out, report) = conform(args).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    let v = verdicts(&report);
+    assert!(v.len() >= 45, "{}", show(&out));
+    let not_passed: Vec<_> = v.iter().filter(|(_, v)| v != "PASS").collect();
+    assert!(not_passed.is_empty(), "{not_passed:?}\n{}", show(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+/// Each backplane fault and a case that must catch it.
+const CAUGHT_BY: &[(Fault, &str)] = &[
+    (
+        Fault::BackplaneLocalGroups,
+        "scaleout/group-send-reaches-other-node",
+    ),
+    (Fault::BackplaneLocalUsers, "scaleout/user-on-other-node"),
+    (
+        Fault::BackplaneIgnoresExcluded,
+        "scaleout/all-except-across-nodes",
+    ),
+    (
+        Fault::BackplaneIgnoresExcluded,
+        "scaleout/group-except-across-nodes",
+    ),
+    (Fault::BackplaneDeliversTwice, "scaleout/no-duplicates"),
+    (
+        Fault::BackplaneLocalClientResults,
+        "scaleout/client-result-across-nodes",
+    ),
+    (
+        Fault::BackplaneIgnoresGroupCommands,
+        "scaleout/add-to-group-from-other-node",
+    ),
+    (
+        Fault::BackplaneIgnoresGroupCommands,
+        "scaleout/remove-from-group-from-other-node",
+    ),
+    (
+        Fault::BackplaneLeaveIgnored,
+        "scaleout/nothing-after-leaving",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_backplane_fault_fails_its_case() {
+    if !redis_available() {
+        return;
+    }
+    // Every backplane fault has a case here.
+    for f in Fault::ALL.iter().filter(|f| f.needs_backplane()) {
+        assert!(
+            CAUGHT_BY.iter().any(|(c, _)| c == f),
+            "no scale-out case is known to catch {f}"
+        );
+    }
+    let redis = Redis::start().await;
+    let mut failures = Vec::new();
+    for (i, (fault, case)) in CAUGHT_BY.iter().enumerate() {
+        // Both nodes broken alike, on a prefix of their own.
+        let prefix = format!("f{i}");
+        let a = node(&redis, &prefix, &[*fault]).await;
+        let b = node(&redis, &prefix, &[*fault]).await;
+        let args = vec![
+            "--target".into(),
+            a.hub_url("conformance"),
+            "--peer".into(),
+            b.hub_url("conformance"),
+            "--case".into(),
+            format!("{case}[websockets,json]"),
+        ];
+        let (out, report) = conform(args).await;
+        a.shutdown().await;
+        b.shutdown().await;
+        let v = verdicts(&report);
+        let name = format!("{case}[websockets,json]");
+        match v.iter().find(|(n, _)| *n == name) {
+            Some((_, verdict)) if verdict == "FAIL" => {
+                assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+                println!("{fault:<36} FAIL {name}");
+            }
+            other => failures.push(format!("{fault}: {name} gave {other:?}\n{}", show(&out))),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
