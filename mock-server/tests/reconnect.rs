@@ -171,6 +171,18 @@ async fn no_reattach_after_the_disconnect_timeout_a_close_or_a_version_1_handsha
     })
     .await;
     assert_eq!(reattach(&server, &token).await.err(), Some(404));
+    // HttpConnectionDispatcher writes the body with Response.WriteAsync: chunked, no
+    // Content-Length, no Content-Type.
+    let r = raw_http(
+        &server,
+        &upgrade_request(&server, &format!("/conformance?id={token}")),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{r:?}");
+    assert_eq!(r.header("content-length"), None, "{r:?}");
+    assert_eq!(r.header("content-type"), None, "{r:?}");
+    assert_eq!(r.text(), "No Connection with that ID");
 
     // A graceful close (WebSocket Close frame).
     let mut c = connect(&server, 2).await;
