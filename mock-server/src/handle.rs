@@ -126,6 +126,11 @@ impl ConnHandle {
         self.send(msg)
     }
 
+    /// Whether messages wait in the queue (e.g. for a full resend buffer to drain).
+    pub(crate) fn has_queued(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > 0
+    }
+
     /// Records that `n` queued bytes were taken for writing (wakes streams waiting for room).
     pub(crate) fn dequeued(&self, n: usize) {
         let before = self.queued.fetch_sub(n, Ordering::Relaxed);

@@ -33,8 +33,22 @@ pub(crate) fn encode(msg: &HubMessage, protocol: HubProtocol, faults: FaultSet) 
             }
         }
     }
+    exact(out)
+}
+
+/// The encoded bytes without the `Vec`'s spare capacity when that is worth a reallocation: a
+/// message grows the `Vec` by doubling, so a 10,000-byte message would otherwise hold 16 KiB for
+/// as long as it is queued, shared by a broadcast or kept in a stateful connection's resend
+/// buffer. Small messages keep their few spare bytes (no reallocation on the hot path).
+fn exact(mut out: Vec<u8>) -> Bytes {
+    if out.capacity() - out.len() > SPARE_KEPT + out.len() / 16 {
+        out.shrink_to_fit();
+    }
     Bytes::from(out)
 }
+
+/// Spare capacity below this (plus 1/16 of the message) is not worth a reallocation.
+const SPARE_KEPT: usize = 256;
 
 /// How an invocation ended, as its Completion reports it.
 #[derive(Debug, Clone)]

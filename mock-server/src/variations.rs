@@ -40,6 +40,8 @@ variations! {
     /// Completion was queued, as through a backplane (Redis) that sends it out and back.
     CompletionFirst = "completion-first",
     /// Every non-2xx HTTP answer (also to a WebSocket upgrade) uses chunked transfer coding.
+    /// `No Connection with that ID` is chunked anyway, as ASP.NET Core sends it; the variation
+    /// chunks the other error answers, which mock-hub otherwise sends with a Content-Length.
     ChunkedErrors = "chunked-errors",
     /// Server-to-client invocation ids (client results) are random strings, as behind Redis.
     RandomInvocationIds = "random-invocation-ids",

@@ -171,6 +171,18 @@ async fn no_reattach_after_the_disconnect_timeout_a_close_or_a_version_1_handsha
     })
     .await;
     assert_eq!(reattach(&server, &token).await.err(), Some(404));
+    // HttpConnectionDispatcher writes the body with Response.WriteAsync: chunked, no
+    // Content-Length, no Content-Type.
+    let r = raw_http(
+        &server,
+        &upgrade_request(&server, &format!("/conformance?id={token}")),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{r:?}");
+    assert_eq!(r.header("content-length"), None, "{r:?}");
+    assert_eq!(r.header("content-type"), None, "{r:?}");
+    assert_eq!(r.text(), "No Connection with that ID");
 
     // A graceful close (WebSocket Close frame).
     let mut c = connect(&server, 2).await;
@@ -219,6 +231,66 @@ async fn a_full_buffer_holds_further_messages_until_the_client_acks() {
     c.expect_silence().await;
     c.send_text("{\"type\":8,\"sequenceId\":1}\u{1e}").await;
     assert_eq!(recv_no_ack(&mut c).await, completion(2, "b"));
+}
+
+/// Asserts that nothing but Acks arrives for three keep-alive intervals (a Ping would be due).
+async fn expect_no_ping_for_three_intervals(c: &mut Client) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match c.recv_raw_any_within(left).await {
+            Err(()) => return,
+            Ok(Some(raw)) if raw.starts_with(b"{\"type\":8,") => continue,
+            Ok(Some(raw)) => panic!(
+                "the buffer is full, yet {:?} was sent",
+                String::from_utf8_lossy(&raw)
+            ),
+            Ok(None) => panic!("the socket ended"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn pings_wait_with_the_writer_while_the_buffer_is_full() {
+    // MessageBuffer.WriteAsync makes every write wait above the limit, Pings included; a Ping
+    // that finds another write already waiting is skipped (HubConnectionContext.TryWritePingAsync).
+    let server = server(MockConfig {
+        client_timeout_interval_ms: 60_000,
+        ..stateful(20)
+    })
+    .await;
+    let mut c = connect(&server, 2).await;
+    c.send_text(&echo(1, "aaaaaaaaaaaaaaaaaaaa")).await;
+    assert_eq!(c.recv_text().await, completion(1, "aaaaaaaaaaaaaaaaaaaa"));
+    // Keep-alive is 1 s: no Ping while the buffer is over its limit.
+    expect_no_ping_for_three_intervals(&mut c).await;
+    c.send_text("{\"type\":8,\"sequenceId\":1}\u{1e}").await;
+    // The waiting Ping goes out once the Ack frees the buffer.
+    let raw = c.recv_raw_any().await.expect("a message");
+    assert_eq!(
+        raw,
+        b"{\"type\":6}\x1e",
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+
+    // Full again, with a Completion waiting: the Pings due meanwhile are skipped.
+    c.send_text(&echo(2, "bbbbbbbbbbbbbbbbbbbb")).await;
+    assert_eq!(c.recv_text().await, completion(2, "bbbbbbbbbbbbbbbbbbbb"));
+    c.send_text(&echo(3, "c")).await;
+    expect_no_ping_for_three_intervals(&mut c).await;
+    c.send_text("{\"type\":8,\"sequenceId\":2}\u{1e}").await;
+    // Only a Ping due before the Completion was queued may come first.
+    let mut pings = 0;
+    let raw = loop {
+        let raw = c.recv_raw_any().await.expect("a message");
+        if raw == b"{\"type\":6}\x1e" && pings == 0 {
+            pings += 1;
+        } else if !raw.starts_with(b"{\"type\":8,") {
+            break raw;
+        }
+    };
+    assert_eq!(String::from_utf8_lossy(&raw), completion(3, "c"));
 }
 
 #[tokio::test]

@@ -20,10 +20,35 @@ async fn connection_id_instead_of_token_is_404() {
     assert_eq!(r.text(), "No Connection with that ID");
     // HttpConnectionDispatcher: the WebSocket path writes this 404 without a Content-Type.
     assert_eq!(r.header("content-type"), None);
-    // The same for an id nobody negotiated.
+    // Sent chunked (Response.WriteAsync without a Content-Length).
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{r:?}");
+    assert_eq!(r.header("content-length"), None, "{r:?}");
+    // The same for an id nobody negotiated, and on the other transports' paths (text/plain).
     let r = raw_http(&srv, &upgrade_request(&srv, "/conformance?id=nope")).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), "No Connection with that ID");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{r:?}");
+    for request in [
+        format!(
+            "GET /conformance?id=nope HTTP/1.1\r\nHost: {}\r\n\r\n",
+            srv.addr()
+        ),
+        format!(
+            "POST /conformance?id=nope HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+            srv.addr()
+        ),
+        format!(
+            "DELETE /conformance?id=nope HTTP/1.1\r\nHost: {}\r\n\r\n",
+            srv.addr()
+        ),
+    ] {
+        let r = raw_http(&srv, &request).await;
+        assert_eq!(r.status, 404, "{request}");
+        assert_eq!(r.text(), "No Connection with that ID");
+        assert_eq!(r.header("content-type"), Some("text/plain"), "{r:?}");
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"), "{r:?}");
+        assert_eq!(r.header("content-length"), None, "{r:?}");
+    }
     assert_no_panics();
 }
 

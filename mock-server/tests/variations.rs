@@ -90,12 +90,18 @@ async fn completion_first_delivers_sends_after_the_completion() {
 }
 
 /// Non-2xx answers carry a Content-Length by default and use chunked transfer coding under
-/// `chunked-errors`, on the WebSocket upgrade path and on plain requests alike.
+/// `chunked-errors`, on the WebSocket upgrade path and on plain requests alike. `No Connection
+/// with that ID` is chunked either way, as ASP.NET Core sends it.
 #[tokio::test]
 async fn chunked_errors_chunk_every_error_answer() {
     for (variations, chunked) in [(vec![], false), (vec![Variation::ChunkedErrors], true)] {
         let srv = with(&variations).await;
-        let upgrade = upgrade_request(&srv, "/conformance?id=no-such-connection");
+        let token = negotiate_v1(&srv, "testhub-nowebsockets")
+            .await
+            .connection_token
+            .expect("a token");
+        let no_websockets = upgrade_request(&srv, &format!("/testhub-nowebsockets?id={token}"));
+        let unknown = upgrade_request(&srv, "/conformance?id=no-such-connection");
         let get_negotiate = format!(
             "GET /conformance/negotiate HTTP/1.1\r\nHost: {}\r\n\r\n",
             srv.addr()
@@ -104,12 +110,24 @@ async fn chunked_errors_chunk_every_error_answer() {
             "POST /conformance/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
             srv.addr()
         );
-        for (request, status) in [(upgrade, 404), (get_negotiate, 405)] {
+        for (request, status, chunked, body) in [
+            (
+                no_websockets,
+                404,
+                chunked,
+                Some("WebSockets transport not supported by this end point type"),
+            ),
+            (get_negotiate, 405, chunked, None),
+            (unknown, 404, true, Some("No Connection with that ID")),
+        ] {
             let r = raw_http(&srv, &request).await;
             assert_eq!(r.status, status);
             let te = r.header("transfer-encoding").map(str::to_ascii_lowercase);
             assert_eq!(te.as_deref() == Some("chunked"), chunked, "{r:?}");
             assert_eq!(r.header("content-length").is_none(), chunked, "{r:?}");
+            if let Some(body) = body {
+                assert_eq!(r.text(), body);
+            }
         }
         // A 2xx answer keeps its Content-Length either way.
         let r = raw_http(&srv, &ok_negotiate).await;

@@ -85,6 +85,8 @@ impl Session {
         let mut next_ack = self.buffer.as_ref().map(|_| Instant::now() + ACK_INTERVAL);
         // While detached: when the connection is given up.
         let mut detached_until: Option<Instant> = None;
+        // A Ping waiting, like any write, for an Ack to bring a full resend buffer below its limit.
+        let mut ping_waiting = false;
 
         // Messages pipelined behind the handshake.
         if let Err(r) = self.process_frames(&mut blocked) {
@@ -95,6 +97,10 @@ impl Session {
         loop {
             // Everything ready to go out leaves in one write (a full resend buffer makes the
             // rest wait in the queue for the client's Ack).
+            if ping_waiting && self.attached && self.can_write() {
+                ping_waiting = false;
+                out.extend_from_slice(&self.conn.encode(&HubMessage::Ping));
+            }
             while self.can_write() {
                 match rx.try_recv() {
                     Ok(b) => self.take(b, &mut out),
@@ -223,9 +229,15 @@ impl Session {
                         *at += k;
                         if self.buffer.is_none() {
                             self.conn.send(&HubMessage::Ping);
-                        } else if self.attached {
+                        } else if self.attached && self.can_write() {
                             // Not through the queue: only invocation messages are buffered.
                             out.extend_from_slice(&self.conn.encode(&HubMessage::Ping));
+                        } else if self.attached && !self.conn.has_queued() {
+                            // The buffer is over its limit: as `MessageBuffer.WriteAsync` makes
+                            // the Ping wait for an Ack (it goes out first then). Skipped when a
+                            // message already waits: `HubConnectionContext.TryWritePingAsync`
+                            // gives up when another write holds the write lock.
+                            ping_waiting = true;
                         }
                     }
                     if self.faults.has(Fault::UnsolicitedAck) {

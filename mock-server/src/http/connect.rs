@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use signalr_protocol::{TransferFormat, TransportKind};
 
 use super::connections::{ConnState, HttpConnection};
-use super::response::{bare, text};
+use super::response::{bare, chunked, text};
 use crate::connection::{self, ConnectionSetup};
 use crate::endpoint::{Endpoint, EndpointKind};
 use crate::faults::Fault;
@@ -28,6 +28,19 @@ const MAX_POST_BODY: usize = 16 << 20;
 const POST_PIECE: usize = 4096;
 
 const NO_CONNECTION: &str = "No Connection with that ID";
+
+/// The 404 for a token that names no connection (unknown, expired, ended), as
+/// `HttpConnectionDispatcher` writes it: `Response.WriteAsync` with no Content-Length, which
+/// Kestrel sends in chunked transfer coding; `text/plain` where the dispatcher sets it
+/// (`GetConnectionAsync`, DELETE), no Content-Type on the WebSocket path
+/// (`GetOrCreateConnectionAsync`).
+fn no_connection(content_type: bool) -> Response {
+    chunked(if content_type {
+        text(StatusCode::NOT_FOUND, NO_CONNECTION)
+    } else {
+        bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned())
+    })
+}
 
 /// A request to a hub endpoint's own path.
 pub(crate) async fn transport_request(
@@ -56,7 +69,7 @@ async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
         return text(StatusCode::BAD_REQUEST, "Connection ID required");
     };
     let Some(conn) = shared.connections.lookup(&id, shared.faults) else {
-        return text(StatusCode::NOT_FOUND, NO_CONNECTION);
+        return no_connection(true);
     };
     if conn.state() == ConnState::Active(TransportKind::WebSockets) {
         return text(
@@ -65,7 +78,7 @@ async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
         );
     }
     let Some(inbound) = conn.inbound() else {
-        return text(StatusCode::NOT_FOUND, NO_CONNECTION);
+        return no_connection(true);
     };
     // One POST at a time, streamed into the connection in small pieces that wait while the
     // connection is behind (`ProcessSend` copies the body into the pipe under `WriteLock`):
@@ -104,7 +117,7 @@ fn delete(shared: &Shared, id: Option<String>) -> Response {
         return text(StatusCode::BAD_REQUEST, "Connection ID required");
     };
     let Some(conn) = shared.connections.lookup(&id, shared.faults) else {
-        return text(StatusCode::NOT_FOUND, NO_CONNECTION);
+        return no_connection(true);
     };
     match (conn.state(), conn.long_poll()) {
         (ConnState::Active(TransportKind::LongPolling), Some(lp)) => {
@@ -118,7 +131,7 @@ fn delete(shared: &Shared, id: Option<String>) -> Response {
             long_polling::no_cache(&mut r);
             r
         }
-        (ConnState::Ended(_), _) => text(StatusCode::NOT_FOUND, NO_CONNECTION),
+        (ConnState::Ended(_), _) => no_connection(true),
         _ => text(
             StatusCode::BAD_REQUEST,
             "Cannot terminate this connection using the DELETE endpoint.",
@@ -190,10 +203,8 @@ async fn get(
             Some(c) => c,
             // `GetOrCreateConnectionAsync` (the WebSocket path) writes this 404 without a
             // Content-Type; `GetConnectionAsync` (SSE, Long Polling) sets text/plain.
-            None if kind == TransportKind::WebSockets => {
-                return bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned())
-            }
-            None => return text(StatusCode::NOT_FOUND, NO_CONNECTION),
+            None if kind == TransportKind::WebSockets => return no_connection(false),
+            None => return no_connection(true),
         },
     };
     if !ep.transports.contains(&kind) {
@@ -229,9 +240,9 @@ async fn get(
             ConnState::Ended(_) if kind == TransportKind::LongPolling => Next::EndedPoll,
             // A WebSocket connection that ended is as good as gone (`GetOrCreateConnectionAsync`).
             ConnState::Ended(_) if kind == TransportKind::WebSockets => {
-                Next::Refuse(bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned()))
+                Next::Refuse(no_connection(false))
             }
-            ConnState::Ended(_) => Next::Refuse(text(StatusCode::NOT_FOUND, NO_CONNECTION)),
+            ConnState::Ended(_) => Next::Refuse(no_connection(true)),
         },
     };
     match next {
@@ -364,7 +375,7 @@ fn ws_options(shared: &Shared) -> websockets::WsOptions {
 /// that ended meanwhile closes it at once.
 async fn reattach(shared: &Shared, conn: &HttpConnection, req: Request) -> Response {
     let Some(tx) = conn.reattach_sender() else {
-        return bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned());
+        return no_connection(false);
     };
     let (mut parts, _body) = req.into_parts();
     let accepted = websockets::accept(

@@ -174,8 +174,9 @@ impl RawResponse {
     }
 }
 
-/// Sends a hand-written HTTP/1.1 request and reads one response with a `Content-Length` body
-/// (for WebSocket upgrade requests the server rejects, whose bodies a WebSocket client drops).
+/// Sends a hand-written HTTP/1.1 request and reads one response with a `Content-Length` or a
+/// chunked body, decoded (for WebSocket upgrade requests the server rejects, whose bodies a
+/// WebSocket client drops).
 pub async fn raw_http(server: &MockServer, request: &str) -> RawResponse {
     let fut = async {
         let mut tcp = TcpStream::connect(server.addr()).await.expect("connect");
@@ -208,6 +209,23 @@ pub async fn raw_http(server: &MockServer, request: &str) -> RawResponse {
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
         let mut body = buf[head_end + 4..].to_vec();
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        if chunked {
+            loop {
+                if let Some(decoded) = decode_chunked(&body) {
+                    return RawResponse {
+                        status,
+                        headers,
+                        body: decoded,
+                    };
+                }
+                let n = tcp.read(&mut chunk).await.expect("read");
+                assert!(n > 0, "connection closed inside the chunked body");
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
         while body.len() < len {
             let n = tcp.read(&mut chunk).await.expect("read");
             assert!(n > 0, "connection closed inside the body");
@@ -223,6 +241,31 @@ pub async fn raw_http(server: &MockServer, request: &str) -> RawResponse {
     tokio::time::timeout(TIMEOUT, fut)
         .await
         .expect("response in time")
+}
+
+/// A complete chunked body decoded; `None` while its last chunk has not arrived.
+fn decode_chunked(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = find(raw, b"\r\n")?;
+        let size_text = std::str::from_utf8(&raw[..line_end]).expect("chunk size");
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16).expect("hex chunk size");
+        let data = line_end + 2;
+        if raw.len() < data + size + 2 {
+            return None;
+        }
+        if size == 0 {
+            return Some(out);
+        }
+        assert_eq!(
+            &raw[data + size..data + size + 2],
+            b"\r\n",
+            "chunk ends with CRLF"
+        );
+        out.extend_from_slice(&raw[data..data + size]);
+        raw = &raw[data + size + 2..];
+    }
 }
 
 /// A WebSocket upgrade request for `path_and_query`, as raw HTTP text.
