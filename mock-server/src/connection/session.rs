@@ -168,6 +168,14 @@ impl Session {
                         self.attached = true;
                         detached_until = None;
                         last_received = Instant::now();
+                        // The next Ack waits a whole interval: the client is resending its
+                        // buffer now, and the official JS client loses the messages it queues
+                        // meanwhile if an Ack arrives before its resend is done (its MessageBuffer
+                        // replaces the array the resend walks). ASP.NET Core's periodic timer can
+                        // hit that window; when an Ack goes out is up to the server.
+                        if let Some(at) = next_ack.as_mut() {
+                            *at = Instant::now() + ACK_INTERVAL;
+                        }
                         let conn = &self.conn;
                         if let Some(b) = self.buffer.as_mut() {
                             out.extend_from_slice(&b.resend(|m| conn.encode(m)));
