@@ -174,7 +174,9 @@ impl Session {
                 ev = t.recv(), if blocked.is_none() && self.attached => match ev {
                     Received::Data(b) => {
                         last_received = Instant::now();
-                        self.frames.push(&b);
+                        // Taken over without a copy when it is unshared (a WebSocket read hands over
+                        // the message buffer it filled).
+                        self.frames.push_owned(Vec::from(b));
                         match self.process_frames(&mut blocked) {
                             Err(CloseReason::ClientClose)
                                 if close_detaches && self.may_detach(reattach) =>
