@@ -101,23 +101,21 @@ pub(crate) struct WsConn<T> {
     we_closed: bool,
 }
 
-/// Appends `data` unmasked to `out`; `phase` is the offset of `data[0]` in its frame's payload.
+/// Unmasks `data` in place; `phase` is the offset of `data[0]` in its frame's payload.
 /// 32-byte blocks against a 32-byte key compile to vector XORs (0.27 instructions a byte under
-/// callgrind, against 0.32 for eight bytes at a time); each block is unmasked on the way into
-/// `out`, which saves unmasking in place and then copying (a second pass over the payload).
-fn unmask_into(data: &[u8], mask: [u8; 4], phase: u64, out: &mut Vec<u8>) {
+/// callgrind, against 0.32 for eight bytes at a time).
+fn unmask(data: &mut [u8], mask: [u8; 4], phase: u64) {
     let p = (phase % 4) as usize;
     let key: [u8; 32] = std::array::from_fn(|i| mask[(p + i) % 4]);
-    out.reserve(data.len());
-    let mut chunks = data.chunks_exact(32);
+    let mut chunks = data.chunks_exact_mut(32);
     for c in &mut chunks {
-        let mut block = [0u8; 32];
-        for ((o, b), k) in block.iter_mut().zip(c).zip(&key) {
-            *o = b ^ k;
+        for (b, k) in c.iter_mut().zip(&key) {
+            *b ^= k;
         }
-        out.extend_from_slice(&block);
     }
-    out.extend(chunks.remainder().iter().zip(&key).map(|(b, k)| b ^ k));
+    for (b, k) in chunks.into_remainder().iter_mut().zip(&key) {
+        *b ^= k;
+    }
 }
 
 /// Whether a text message is UTF-8: ASCII (most hub traffic) is recognised at half the cost
@@ -203,15 +201,15 @@ impl<T> WsConn<T> {
                 continue;
             };
             let n = cur.left.min((bytes.len() - i) as u64) as usize;
-            let chunk = &bytes[i..i + n];
+            let chunk = &mut bytes[i..i + n];
             i += n;
             if cur.refused.is_none() {
-                let to = if cur.opcode >= CLOSE {
-                    &mut self.control
+                unmask(chunk, cur.mask, cur.seen);
+                if cur.opcode >= CLOSE {
+                    self.control.extend_from_slice(chunk);
                 } else {
-                    &mut self.msg
-                };
-                unmask_into(chunk, cur.mask, cur.seen, to);
+                    self.msg.extend_from_slice(chunk);
+                }
             }
             cur.seen += n as u64;
             cur.left -= n as u64;
@@ -522,11 +520,10 @@ mod tests {
     fn unmasking_at_any_phase_and_length_matches_the_bytewise_rule() {
         let mask = [0x12, 0x34, 0x56, 0x78];
         for phase in 0..8u64 {
-            for len in 0..100 {
+            for len in 0..40 {
                 let orig: Vec<u8> = (0..len as u8).collect();
-                let mut d = vec![0xaa];
-                unmask_into(&orig, mask, phase, &mut d);
-                assert_eq!(d.remove(0), 0xaa, "what was there stays");
+                let mut d = orig.clone();
+                unmask(&mut d, mask, phase);
                 let want: Vec<u8> = orig
                     .iter()
                     .enumerate()
