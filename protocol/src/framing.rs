@@ -162,6 +162,19 @@ impl FrameReader {
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends received bytes handed over as a buffer of their own: when nothing is buffered
+    /// (the usual case: each read holds whole messages) the buffer is taken as it is, saving
+    /// [`push`](Self::push)'s copy.
+    pub fn push_owned(&mut self, data: Vec<u8>) {
+        if self.pos == self.buf.len() {
+            self.buf = data;
+            self.pos = 0;
+            self.scanned = 0;
+        } else {
+            self.push(&data);
+        }
+    }
+
     /// Bytes received but not yet returned as messages.
     pub fn buffered(&self) -> &[u8] {
         &self.buf[self.pos..]
@@ -323,6 +336,42 @@ mod tests {
         assert_eq!(r.next_text().unwrap(), None);
         r.push(b"e");
         assert!(r.next_text().is_err());
+    }
+
+    #[test]
+    fn owned_pieces_read_as_copied_pieces() {
+        // Whole messages (the buffer is taken over), a message split across pieces, several in
+        // one piece, and a piece ending inside a message: the same payloads as `push` gives.
+        let pieces: [&[u8]; 6] = [
+            b"a\x1e",
+            b"bc",
+            b"d\x1eef",
+            b"\x1e\x1eg\x1e",
+            b"",
+            b"hi\x1e",
+        ];
+        let read = |owned: bool| {
+            let mut r = FrameReader::with_max_message_size(Some(8));
+            let mut got = Vec::new();
+            for p in pieces {
+                if owned {
+                    r.push_owned(p.to_vec());
+                } else {
+                    r.push(p);
+                }
+                while let Some(m) = r.next_text().unwrap() {
+                    got.push(m.to_vec());
+                }
+            }
+            assert!(r.finish().is_ok());
+            got
+        };
+        let expected: Vec<Vec<u8>> = ["a", "bcd", "ef", "", "g", "hi"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        assert_eq!(read(false), expected);
+        assert_eq!(read(true), expected);
     }
 
     #[test]

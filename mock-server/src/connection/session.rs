@@ -191,7 +191,14 @@ impl Session {
                 ev = t.recv(), if blocked.is_none() && self.attached => match ev {
                     Received::Data(b) => {
                         last_received = Instant::now();
-                        self.frames.push(&b);
+                        if self.frames.is_empty() {
+                            // Taken over without a copy when it is unshared (a WebSocket read
+                            // hands over the message buffer it filled).
+                            self.frames.push_owned(Vec::from(b));
+                        } else {
+                            // Behind a partial message: one copy either way.
+                            self.frames.push(&b);
+                        }
                         match self.process_frames(&mut blocked) {
                             Err(CloseReason::ClientClose)
                                 if close_detaches && self.may_detach(reattach) =>
