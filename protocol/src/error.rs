@@ -98,6 +98,29 @@ impl std::error::Error for ProtocolError {}
 
 /// Exact texts, shared by the codecs, the mock hub and the conformance cases.
 pub mod texts {
+    /// A UTC time (Unix seconds) as .NET's `DateTime.ToString(CultureInfo.InvariantCulture)`
+    /// writes it, `MM/dd/yyyy HH:mm:ss`: JwtBearer's `error_description` dates.
+    pub fn invariant_date(unix: i64) -> String {
+        let days = unix.div_euclid(86_400);
+        let secs = unix.rem_euclid(86_400);
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{month:02}/{day:02}/{year:04} {:02}:{:02}:{:02}",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        )
+    }
+
     /// The VarInt prefix announces more than 2 GB.
     pub const MESSAGES_OVER_2GB: &str = "Messages over 2GB in size are not supported.";
     /// Input ended inside a message.

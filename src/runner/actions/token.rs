@@ -6,6 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use signalr_protocol::error::texts::invariant_date;
 
 use crate::cases::TokenStep;
 use crate::runner::context::Ctx;
@@ -73,28 +74,6 @@ fn claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
         serde_json::Value::Object(m) => Some(m),
         _ => None,
     }
-}
-
-/// A UTC time as .NET's `DateTime.ToString(CultureInfo.InvariantCulture)` writes it.
-fn invariant_date(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{month:02}/{day:02}/{year:04} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[cfg(test)]
