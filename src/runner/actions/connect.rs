@@ -104,8 +104,18 @@ async fn user_token(
         u.query_pairs_mut().append_pair("user", &user);
         u
     };
-    let mut probe = ctx.session_factory()("token", None);
-    let r = match probe.http_token(url).await {
+    fetch_token(ctx, url, &user).await
+}
+
+/// GETs a token from the contract's `/contract/token` (`url` carries the query); the token is
+/// registered as a secret, so no transcript or report shows it.
+pub(super) async fn fetch_token(
+    ctx: &mut Ctx<'_>,
+    url: reqwest::Url,
+    user: &str,
+) -> Result<String, StepError> {
+    let mut fetch = ctx.session_factory()("token", None);
+    let r = match fetch.http_token(url).await {
         Ok(r) => r,
         Err(e) => return Err(ctx.client_failure("a token", e)),
     };

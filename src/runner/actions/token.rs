@@ -37,19 +37,7 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, t: &TokenStep) -> Result<(), StepErro
             q.append_pair("level", l);
         }
     }
-    let mut fetch = ctx.session_factory()("token", None);
-    let r = match fetch.http_token(url).await {
-        Ok(r) => r,
-        Err(e) => return Err(ctx.client_failure("a token", e)),
-    };
-    if r.status != 200 || r.body.is_empty() {
-        return Err(StepError::Error(format!(
-            "could not get a token for user '{user}' from the contract's /contract/token endpoint (HTTP {})",
-            r.status
-        )));
-    }
-    let token = r.text().trim().to_owned();
-    ctx.transcript.secret(&token);
+    let token = super::connect::fetch_token(ctx, url, &user).await?;
     let claims = claims(&token);
     let date = |k: &str| {
         claims
