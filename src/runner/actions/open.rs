@@ -45,17 +45,21 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, client: &str, o: &OpenOpts) -> Result
         (Ok(()), true) | (Err(_), false) => Ok(()),
         (Err(e), true) => Err(ctx.client_failure("the transport opens", e)),
         (Ok(()), false) => {
-            // Accepted after all: what the server does next (a WebSocket close 4404 or 4409,
-            // data, nothing) goes into the transcript and the failure.
-            let deadline = tokio::time::Instant::now() + ctx.wait;
-            let then = match ctx.session(client)?.wait_closed(deadline).await {
-                Ok(c) => format!("then it ended the transport ({})", c.describe()),
-                Err(_) => "and it stayed open".to_owned(),
-            };
-            Err(ctx.fail(
-                "the server refuses the transport request",
-                format!("it was accepted, {then}"),
-            ))
+            Err(accepted_anyway(ctx, client, "the server refuses the transport request").await)
         }
     }
+}
+
+/// The failure of a transport request the server should have refused but accepted: what it did
+/// next (a WebSocket close 4404 or 4409, data, nothing) goes into the transcript and the failure.
+pub(super) async fn accepted_anyway(ctx: &mut Ctx<'_>, client: &str, expected: &str) -> StepError {
+    let deadline = tokio::time::Instant::now() + ctx.wait;
+    let then = match ctx.session(client) {
+        Ok(s) => match s.wait_closed(deadline).await {
+            Ok(c) => format!("then it ended the transport ({})", c.describe()),
+            Err(_) => "and it stayed open".to_owned(),
+        },
+        Err(e) => return e,
+    };
+    ctx.fail(expected, format!("it was accepted, {then}"))
 }

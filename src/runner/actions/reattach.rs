@@ -32,15 +32,7 @@ pub(super) async fn run(
         (Ok(()), true) | (Err(_), false) => Ok(()),
         (Err(e), true) => Err(ctx.client_failure("the WebSocket reattaches (101)", e)),
         (Ok(()), false) => {
-            let deadline = tokio::time::Instant::now() + ctx.wait;
-            let then = match ctx.session(client)?.wait_closed(deadline).await {
-                Ok(c) => format!("then it ended the transport ({})", c.describe()),
-                Err(_) => "and it stayed open".to_owned(),
-            };
-            Err(ctx.fail(
-                "the server refuses the reattach",
-                format!("it was accepted, {then}"),
-            ))
+            Err(super::open::accepted_anyway(ctx, client, "the server refuses the reattach").await)
         }
     }
 }
