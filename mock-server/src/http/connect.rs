@@ -102,7 +102,16 @@ async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
                 .await
                 .is_err()
             {
-                // The connection was disposed during the write.
+                // The connection was disposed during the write (e.g. the message was over the
+                // hub's size limit). The rest of the body is read and dropped before the answer,
+                // as Kestrel drains an unread request body, so a client still sending it gets
+                // the 404 instead of a broken pipe.
+                while total <= MAX_POST_BODY {
+                    match body.next().await {
+                        Some(Ok(rest)) => total += rest.len(),
+                        _ => break,
+                    }
+                }
                 return StatusCode::NOT_FOUND.into_response();
             }
             at = end;
