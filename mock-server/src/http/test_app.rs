@@ -20,10 +20,23 @@ use crate::shared::Shared;
 use jsonwebtoken::Algorithm;
 
 fn query_value(req: &Request, name: &str) -> Option<String> {
-    parse_query_pairs(req.uri().query().unwrap_or(""))
-        .into_iter()
+    first(&parse_query_pairs(req.uri().query().unwrap_or("")), name).map(str::to_owned)
+}
+
+/// The first value of the query parameter `name`.
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The contract endpoints' answer to a request without `user`.
+fn user_required() -> Response {
+    text(
+        StatusCode::BAD_REQUEST,
+        "The 'user' query parameter is required.",
+    )
 }
 
 /// `/echoredirect…`: 307 to the same path under `/echo`.
@@ -76,17 +89,9 @@ pub(crate) async fn generate_jwt_token(shared: Arc<Shared>, _: Request) -> Respo
 /// `level` (claims for the authorized hub's policies).
 pub(crate) async fn contract_token(shared: Arc<Shared>, req: Request) -> Response {
     let pairs = parse_query_pairs(req.uri().query().unwrap_or(""));
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| first(&pairs, name);
     let Some(user) = get("user") else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "The 'user' query parameter is required.",
-        );
+        return user_required();
     };
     let mut spec = TokenSpec::new(user, "signalr-conform", "signalr-conform", 3600);
     let seconds = |name: &str, default: i64| match get(name) {
@@ -148,17 +153,9 @@ pub(crate) async fn contract_redirect(shared: Arc<Shared>, req: Request) -> Resp
         return text(StatusCode::METHOD_NOT_ALLOWED, "");
     }
     let pairs = parse_query_pairs(req.uri().query().unwrap_or(""));
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| first(&pairs, name);
     let Some(user) = get("user") else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "The 'user' query parameter is required.",
-        );
+        return user_required();
     };
     let hops = get("hops")
         .and_then(|h| h.parse::<u32>().ok())
