@@ -7,110 +7,17 @@
 //! Redis needed for those.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use signalr_conform::embedded;
 use signalr_mock::{Fault, MockServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
-// A real redis-server
+// A real redis-server (one helper for both crates' scale-out tests)
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-fn redis_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed, and CI=true: the scale-out tests need it (.ci/run installs Debian's redis-server)"
-        );
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-    }
-    found
-}
-
-impl Redis {
-    /// On a free port (another one if something took it before redis-server could).
-    async fn start() -> Redis {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            if let Some(r) = Self::try_start_on(port).await {
-                return r;
-            }
-        }
-        panic!("redis-server did not start on any of 5 free ports");
-    }
-
-    /// `None` if redis-server exited (the port was taken).
-    async fn try_start_on(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server starts");
-        let mut r = Redis { child, port };
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(Some(_)) = r.child.try_wait() {
-                return None;
-            }
-            if r.ping().await {
-                return Some(r);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server on port {port} did not answer"
-            );
-            // Polling for a process to come up: there is no event to wait on.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// PING answered with +PONG.
-    async fn ping(&self) -> bool {
-        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
-            return false;
-        };
-        if s.write_all(b"PING\r\n").await.is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 7];
-        matches!(
-            tokio::time::timeout(TIMEOUT, s.read_exact(&mut buf)).await,
-            Ok(Ok(_)) if &buf == b"+PONG\r\n"
-        )
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../mock-server/tests/support/redis_server.rs"]
+mod redis_server;
+use redis_server::{redis_available, RedisServer as Redis};
 
 // ---------------------------------------------------------------------------------------------
 // Nodes and runs

@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -18,86 +17,13 @@ const FIXTURES: &str = include_str!("../../fixtures/backplane/payloads.toml");
 const HUB: &str = "SignalRConform.Reference.ConformanceHub";
 
 // ---------------------------------------------------------------------------------------------
-// A real redis-server
+// A real redis-server, and what these tests ask of it
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-fn redis_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed, and CI=true: the backplane tests need it (.ci/run installs Debian's redis-server)"
-        );
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-    }
-    found
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::{redis_available, RedisServer as Redis};
 
 impl Redis {
-    /// On a free port (another one if something took it before redis-server could).
-    async fn start() -> Redis {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            if let Some(r) = Self::try_start_on(port).await {
-                return r;
-            }
-        }
-        panic!("redis-server did not start on any of 5 free ports");
-    }
-
-    async fn start_on(port: u16) -> Redis {
-        Self::try_start_on(port)
-            .await
-            .unwrap_or_else(|| panic!("redis-server did not start on port {port}"))
-    }
-
-    /// `None` if redis-server exited (the port was taken).
-    async fn try_start_on(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server starts");
-        let mut r = Redis { child, port };
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(Some(_)) = r.child.try_wait() {
-                return None;
-            }
-            if let Ok(mut c) = r.conn().await {
-                let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
-                if pong.is_ok() {
-                    return Some(r);
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server on port {port} did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
     async fn conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
         redis::Client::open(self.url())?
             .get_multiplexed_async_connection()
@@ -177,17 +103,6 @@ impl Redis {
             .expect("pubsub");
         ps.subscribe(channel).await.expect("subscribe");
         ps
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
