@@ -628,6 +628,94 @@ async fn client_results_work_across_nodes() {
     assert_no_panics();
 }
 
+/// A connection's group names are compared ignoring case, as ASP.NET Core's Redis manager
+/// does (`RedisFeature.Groups` is a `HashSet<string>(StringComparer.OrdinalIgnoreCase)`):
+/// joining "team" while in "Team" is "already in group" and does nothing; leaving "TEAM"
+/// forgets the name "Team" but not the membership, so "team" can then be joined. (In process
+/// names are ordinal throughout, as `DefaultHubLifetimeManager`'s.)
+#[tokio::test]
+async fn a_connections_group_names_ignore_case_as_aspnetcores_redis_manager() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start().await;
+    let a = node(&redis, "").await;
+    let mut p = vec![
+        Peer::join(&a, "conformance", HubProtocol::Json, "").await,
+        Peer::join(&a, "conformance", HubProtocol::Json, "").await,
+    ];
+    p[0].run("JoinGroup", vec![s("Team")]).await;
+    p[0].run("JoinGroup", vec![s("team")]).await;
+    p[1].run("JoinGroup", vec![s("team")]).await;
+    p[1].run("SendToGroup", vec![s("team"), s("M"), s("lower")])
+        .await;
+    p[1].gets("M", "lower").await;
+    // p[0] is not in "team": the fence, published after, is its next message.
+    fence(&mut p, 1, 1).await;
+    p[1].run("SendToGroup", vec![s("Team"), s("M"), s("upper")])
+        .await;
+    p[0].gets("M", "upper").await;
+    fence(&mut p, 1, 2).await;
+
+    // Leaving "TEAM" forgets the name "Team"; the membership of "Team" stays.
+    p[0].run("LeaveGroup", vec![s("TEAM")]).await;
+    p[0].run("JoinGroup", vec![s("team")]).await;
+    p[1].run("SendToGroup", vec![s("team"), s("M"), s("now both")])
+        .await;
+    p[0].gets("M", "now both").await;
+    p[1].gets("M", "now both").await;
+    p[1].run("SendToGroup", vec![s("Team"), s("M"), s("still")])
+        .await;
+    p[0].gets("M", "still").await;
+    fence(&mut p, 1, 3).await;
+    a.shutdown().await;
+}
+
+/// A group command for a connection no node holds is never acknowledged: after the ack
+/// timeout (30 s) the hub method fails as ASP.NET Core's does, its `AckHandler` cancelling the
+/// ack's task (detailed errors show `TaskCanceledException: A task was canceled.`).
+#[tokio::test]
+async fn an_unacknowledged_group_command_fails_the_method_as_aspnetcores() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start().await;
+    let a = node(&redis, "").await;
+    let mut p = Peer::join(&a, "conformance", HubProtocol::Json, "").await;
+    p.c.send(&HubMessage::invoke(
+        "add",
+        "AddToGroup",
+        vec![s("no-such-connection"), s("g")],
+    ))
+    .await;
+    // The ack timeout, with a generous margin for a loaded machine; Pings come meanwhile.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let completion = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let raw =
+            p.c.recv_raw_any_within(left)
+                .await
+                .expect("the Completion within 90 s")
+                .expect("the connection stays open");
+        match decode(HubProtocol::Json, &raw) {
+            HubMessage::Ping => continue,
+            m => break m,
+        }
+    };
+    assert_eq!(
+        completion,
+        HubMessage::completion(
+            "add",
+            CompletionResult::Error(
+                "An unexpected error occurred invoking 'AddToGroup' on the server. \
+                 TaskCanceledException: A task was canceled."
+                    .into()
+            )
+        )
+    );
+    a.shutdown().await;
+}
+
 /// A node that stops leaves no subscription behind; the other node goes on.
 #[tokio::test]
 async fn a_stopped_node_leaves_nothing_behind() {
