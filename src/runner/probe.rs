@@ -76,9 +76,14 @@ impl PeerNode {
         requires: &[String],
     ) -> Option<String> {
         let who = format!("--peer {} (node {n})", self.url);
-        let differ = |why: &str| {
-            let why = why.strip_prefix("the target ").unwrap_or(why);
-            format!("the nodes differ: {who} {why}, unlike the target")
+        // `has`/`supports` speak of "the target": say it of the peer.
+        let differ = |why: &str| match (
+            why.strip_prefix("the target's "),
+            why.strip_prefix("the target "),
+        ) {
+            (Some(rest), _) => format!("the nodes differ: {who}: its {rest}"),
+            (None, Some(rest)) => format!("the nodes differ: {who} {rest}, unlike the target"),
+            (None, None) => format!("the nodes differ: {who}: {why}"),
         };
         if let Some((t, protocol)) = transport {
             if let Err(why) = self.info.supports(t, protocol) {
@@ -795,6 +800,33 @@ mod tests {
             Some(
                 "the nodes differ: --peer http://peer/conformance (node 1) does not offer \
                  LongPolling, unlike the target"
+            )
+        );
+    }
+
+    #[test]
+    fn a_capability_of_the_targets_options_is_said_of_the_peer() {
+        let target = node(&[], &ALL);
+        let mut other = node(&[], &ALL);
+        other.max_parallel_invocations = 4;
+        let p = peer(other, &target);
+        assert_eq!(
+            p.disagrees(1, None, &["sequential-invocations".to_owned()])
+                .as_deref(),
+            Some(
+                "the nodes differ: --peer http://peer/conformance (node 1) runs up to 4 \
+                 invocations of a connection in parallel, unlike the target"
+            )
+        );
+        let mut other = node(&[], &ALL);
+        other.stateful_reconnect_buffer_size = 5;
+        let p = peer(other, &target);
+        assert_eq!(
+            p.disagrees(1, None, &["default-stateful-reconnect-buffer".to_owned()])
+                .as_deref(),
+            Some(
+                "the nodes differ: --peer http://peer/conformance (node 1): its stateful \
+                 reconnect buffer is 5 bytes, not 100000"
             )
         );
     }
