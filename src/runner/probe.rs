@@ -456,8 +456,8 @@ async fn same_hub(
     outcome
 }
 
-/// A JSON client on `node`, past the handshake, on the first transport it offers (WebSockets
-/// preferred).
+/// A JSON client on `node`, past the handshake and one round trip, on the first transport it
+/// offers (WebSockets preferred).
 async fn hub_session(
     opts: &RunOptions,
     info: &TargetInfo,
@@ -498,6 +498,18 @@ async fn hub_session(
     if let Some(e) = hs.error {
         return Err(format!("the handshake was refused: {e}"));
     }
+    // One round trip before anything is addressed to it: the handshake is answered before
+    // OnConnectedAsync subscribes the connection's channels on the backplane, and the first
+    // message is read after.
+    s.send_message(
+        &HubMessage::invoke("ready", "Describe", vec![]),
+        &Default::default(),
+    )
+    .await
+    .map_err(|e| format!("Describe: {e}"))?;
+    completion(&mut s, "ready", deadline)
+        .await
+        .map_err(|e| format!("Describe: {e}"))?;
     Ok(s)
 }
 
