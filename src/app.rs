@@ -680,10 +680,7 @@ fn preflight(
     opts: &RunOptions,
 ) -> Result<runner::TargetInfo, String> {
     if let Some(problem) = &info.peer_problem {
-        return Err(format!(
-            "{problem} — every --peer must be the conformance hub's URL on another node of the \
-             same scaled-out hub as --target"
-        ));
+        return Err(problem.clone());
     }
     let url = crate::client::transcript::redact_url(opts.target.hub_url.as_str());
     match (&info.preflight, &a.assume_features) {

@@ -1,123 +1,44 @@
-//! Cross-node conformance (`conform --target A --peer B`, the `scaleout` cases): against two
-//! mock-hub nodes on a real `redis-server` (started on a free port of 127.0.0.1) every case
-//! passes, and each `backplane-*` fault mode of mock-hub makes the case that checks it FAIL.
+//! Cross-node conformance (`conform --target A --peer B [--peer C]`, the `scaleout` cases):
+//! against three mock-hub nodes on a real `redis-server` (started on a free port of 127.0.0.1)
+//! every case passes (with two, all but the three-node cases, which say why they did not run),
+//! and each `backplane-*` fault mode of mock-hub makes the cases that check it FAIL. A peer
+//! that declares other hub options than the target makes the cases with clients on it
+//! UNIMPLEMENTED, naming the difference.
 //! Without `redis-server` those tests say so and pass, except in CI (`CI=true`), where a
 //! missing Redis fails them (as mock-server/tests/backplane.rs). Without `--peer` the cases are
-//! UNIMPLEMENTED, and a `--peer` that is not the conformance hub stops the run (exit 2): no
-//! Redis needed for those.
+//! UNIMPLEMENTED, and a `--peer` that is not the conformance hub, or not a node of the
+//! target's hub, stops the run (exit 2): no Redis needed for those.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use signalr_conform::embedded;
 use signalr_mock::{Fault, MockServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
-// A real redis-server
+// A real redis-server (one helper for both crates' scale-out tests)
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-fn redis_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed, and CI=true: the scale-out tests need it (.ci/run installs Debian's redis-server)"
-        );
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-    }
-    found
-}
-
-impl Redis {
-    /// On a free port (another one if something took it before redis-server could).
-    async fn start() -> Redis {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            if let Some(r) = Self::try_start_on(port).await {
-                return r;
-            }
-        }
-        panic!("redis-server did not start on any of 5 free ports");
-    }
-
-    /// `None` if redis-server exited (the port was taken).
-    async fn try_start_on(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server starts");
-        let mut r = Redis { child, port };
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(Some(_)) = r.child.try_wait() {
-                return None;
-            }
-            if r.ping().await {
-                return Some(r);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server on port {port} did not answer"
-            );
-            // Polling for a process to come up: there is no event to wait on.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// PING answered with +PONG.
-    async fn ping(&self) -> bool {
-        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
-            return false;
-        };
-        if s.write_all(b"PING\r\n").await.is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 7];
-        matches!(
-            tokio::time::timeout(TIMEOUT, s.read_exact(&mut buf)).await,
-            Ok(Ok(_)) if &buf == b"+PONG\r\n"
-        )
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../mock-server/tests/support/redis_server.rs"]
+mod redis_server;
+use redis_server::{redis_available, RedisServer as Redis};
 
 // ---------------------------------------------------------------------------------------------
 // Nodes and runs
 
 /// A mock-hub node as conform's embedded one (fast timers), on the backplane under `prefix`.
 async fn node(redis: &Redis, prefix: &str, faults: &[Fault]) -> MockServer {
+    node_with(redis, prefix, faults, |_| {}).await
+}
+
+/// As [`node`], its configuration changed by `change` first.
+async fn node_with(
+    redis: &Redis,
+    prefix: &str,
+    faults: &[Fault],
+    change: impl FnOnce(&mut signalr_mock::MockConfig),
+) -> MockServer {
     let mut config = embedded::mock_config();
+    change(&mut config);
     config.redis = Some(redis.url());
     config.redis_prefix = prefix.to_owned();
     config.faults = faults.to_vec();
@@ -248,36 +169,150 @@ async fn a_peer_that_is_not_the_hub_stops_the_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--peer needs --target"));
 }
 
+/// Two conformance hubs that share no backplane are not nodes of one hub: the run stops
+/// before any case (which would all FAIL, blaming the server), and says what to check.
+#[tokio::test]
+async fn a_peer_of_another_hub_stops_the_run() {
+    let (one, other) = (
+        embedded::start(embedded::mock_config())
+            .await
+            .expect("mock-hub starts"),
+        embedded::start(embedded::mock_config())
+            .await
+            .expect("mock-hub starts"),
+    );
+    let peer = other.opts.target.hub_url.to_string();
+    let args = vec![
+        "--target".into(),
+        one.opts.target.hub_url.to_string(),
+        "--peer".into(),
+        peer.clone(),
+    ];
+    let (out, report) = conform(args).await;
+    one.shutdown().await;
+    other.shutdown().await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "--peer {peer} does not serve the target's hub: a SendToConnection from the target to a connection on the peer did not arrive"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("the same backplane, with the same channel prefix and hub name"),
+        "{err}"
+    );
+    assert_eq!(report, serde_json::Value::Null, "no run: {}", show(&out));
+}
+
 // ---------------------------------------------------------------------------------------------
-// Two nodes on Redis
+// Nodes on Redis
+
+/// The cases that need three nodes (two peers).
+const THREE_NODE_CASES: &[&str] = &[
+    "scaleout/group-on-three-nodes-each-send-once",
+    "scaleout/user-on-three-nodes",
+    "scaleout/all-except-on-three-nodes",
+    "scaleout/group-except-on-three-nodes",
+];
+
+fn needs_three(name: &str) -> bool {
+    THREE_NODE_CASES
+        .iter()
+        .any(|c| name.strip_prefix(c).is_some_and(|r| r.starts_with('[')))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_pass_every_scaleout_case() {
+async fn three_nodes_pass_every_scaleout_case_and_two_run_all_but_the_three_node_ones() {
     if !redis_available() {
         return;
     }
     let redis = Redis::start().await;
-    let (a, b) = (node(&redis, "", &[]).await, node(&redis, "", &[]).await);
+    let (a, b, c) = (
+        node(&redis, "", &[]).await,
+        node(&redis, "", &[]).await,
+        node(&redis, "", &[]).await,
+    );
+    let run = |peers: Vec<String>| {
+        let mut args = vec!["--target".to_owned(), a.hub_url("conformance")];
+        for p in peers {
+            args.extend(["--peer".to_owned(), p]);
+        }
+        // A loaded machine must not turn a pass into a timeout (a fault run needs no margin:
+        // a late message there is still a FAIL).
+        args.extend(["--tag", "scaleout", "--time-scale", "3"].map(String::from));
+        conform(args)
+    };
+    let (out3, report3) = run(vec![b.hub_url("conformance"), c.hub_url("conformance")]).await;
+    let (out2, report2) = run(vec![b.hub_url("conformance")]).await;
+    a.shutdown().await;
+    b.shutdown().await;
+    c.shutdown().await;
+
+    let v = verdicts(&report3);
+    assert!(v.len() >= 65, "{}", show(&out3));
+    assert!(
+        v.iter().filter(|(n, _)| needs_three(n)).count() >= 20,
+        "{}",
+        show(&out3)
+    );
+    let not_passed: Vec<_> = v.iter().filter(|(_, v)| v != "PASS").collect();
+    assert!(not_passed.is_empty(), "{not_passed:?}\n{}", show(&out3));
+    assert_eq!(out3.status.code(), Some(0), "{}", show(&out3));
+
+    // With one peer: the three-node cases say why they did not run; the others pass.
+    assert_eq!(out2.status.code(), Some(0), "{}", show(&out2));
+    for o in report2["outcomes"].as_array().expect("outcomes") {
+        let name = o["name"].as_str().unwrap_or_default();
+        if needs_three(name) {
+            assert_eq!(o["verdict"], "UNIMPLEMENTED", "{o}");
+            assert!(
+                o.to_string()
+                    .contains("needs 2 --peer nodes of the same hub, 1 given"),
+                "{o}"
+            );
+        } else {
+            assert_eq!(o["verdict"], "PASS", "{o}\n{}", show(&out2));
+        }
+    }
+}
+
+/// A peer that is a node of the same hub but declares other hub options: the cases with
+/// clients on it are UNIMPLEMENTED with the difference named, never FAIL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_configured_unlike_the_target_is_named_not_blamed() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start().await;
+    let a = node(&redis, "", &[]).await;
+    let b = node_with(&redis, "", &[], |c| c.enable_detailed_errors = true).await;
+    let peer = b.hub_url("conformance");
     let args = vec![
         "--target".into(),
         a.hub_url("conformance"),
         "--peer".into(),
-        b.hub_url("conformance"),
+        peer.clone(),
         "--tag".into(),
         "scaleout".into(),
-        // A loaded machine must not turn a pass into a timeout (a fault run needs no margin:
-        // a late message there is still a FAIL).
-        "--time-scale".into(),
-        "3".into(),
     ];
     let (out, report) = conform(args).await;
     a.shutdown().await;
     b.shutdown().await;
-    let v = verdicts(&report);
-    assert!(v.len() >= 45, "{}", show(&out));
-    let not_passed: Vec<_> = v.iter().filter(|(_, v)| v != "PASS").collect();
-    assert!(not_passed.is_empty(), "{not_passed:?}\n{}", show(&out));
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let outcomes = report["outcomes"].as_array().expect("outcomes");
+    assert!(outcomes.len() >= 65, "{}", show(&out));
+    for o in outcomes {
+        assert_eq!(o["verdict"], "UNIMPLEMENTED", "{o}");
+        let name = o["name"].as_str().unwrap_or_default();
+        if !needs_three(name) {
+            let why = format!(
+                "the nodes differ: --peer {peer} (node 1) declares detailedErrors true, the target false"
+            );
+            assert!(o.to_string().contains(&why), "{o}");
+        }
+    }
 }
 
 /// Each backplane fault and a case that must catch it.
@@ -312,6 +347,28 @@ const CAUGHT_BY: &[(Fault, &str)] = &[
         Fault::BackplaneLeaveIgnored,
         "scaleout/nothing-after-leaving",
     ),
+    // Three nodes.
+    (
+        Fault::BackplaneLocalGroups,
+        "scaleout/group-on-three-nodes-each-send-once",
+    ),
+    (
+        Fault::BackplaneDeliversTwice,
+        "scaleout/group-on-three-nodes-each-send-once",
+    ),
+    (Fault::BackplaneLocalUsers, "scaleout/user-on-three-nodes"),
+    (
+        Fault::BackplaneDeliversTwice,
+        "scaleout/user-on-three-nodes",
+    ),
+    (
+        Fault::BackplaneIgnoresExcluded,
+        "scaleout/all-except-on-three-nodes",
+    ),
+    (
+        Fault::BackplaneIgnoresExcluded,
+        "scaleout/group-except-on-three-nodes",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,21 +386,26 @@ async fn each_backplane_fault_fails_its_case() {
     let redis = Redis::start().await;
     let mut failures = Vec::new();
     for (i, (fault, case)) in CAUGHT_BY.iter().enumerate() {
-        // Both nodes broken alike, on a prefix of their own.
+        // Every node broken alike, on a prefix of their own.
         let prefix = format!("f{i}");
-        let a = node(&redis, &prefix, &[*fault]).await;
-        let b = node(&redis, &prefix, &[*fault]).await;
-        let args = vec![
-            "--target".into(),
-            a.hub_url("conformance"),
-            "--peer".into(),
-            b.hub_url("conformance"),
-            "--case".into(),
-            format!("{case}[websockets,json]"),
-        ];
+        let count = if needs_three(&format!("{case}[")) {
+            3
+        } else {
+            2
+        };
+        let mut nodes = Vec::new();
+        for _ in 0..count {
+            nodes.push(node(&redis, &prefix, &[*fault]).await);
+        }
+        let mut args = vec!["--target".to_owned(), nodes[0].hub_url("conformance")];
+        for peer in &nodes[1..] {
+            args.extend(["--peer".to_owned(), peer.hub_url("conformance")]);
+        }
+        args.extend(["--case".to_owned(), format!("{case}[websockets,json]")]);
         let (out, report) = conform(args).await;
-        a.shutdown().await;
-        b.shutdown().await;
+        for n in nodes {
+            n.shutdown().await;
+        }
         let v = verdicts(&report);
         let name = format!("{case}[websockets,json]");
         match v.iter().find(|(n, _)| *n == name) {

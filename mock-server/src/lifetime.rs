@@ -152,6 +152,7 @@ impl HubLifetime {
         let bp = self.backplane.get();
         if let Some(bp) = bp {
             bp.unsubscribe(bp.channels.connection(&conn.connection_id));
+            bp.forget_connection(&conn.connection_id);
         }
         let own_groups: Vec<String> = conn
             .groups
@@ -227,6 +228,11 @@ impl HubLifetime {
             }
             return;
         };
+        if let Some(bp) = self.backplane.get() {
+            if !bp.admit_group(connection_id, group) {
+                return;
+            }
+        }
         if let Ok(mut g) = conn.groups.lock() {
             g.insert(group.to_owned());
         }
@@ -248,6 +254,9 @@ impl HubLifetime {
             Some(conn) => {
                 if let Ok(mut g) = conn.groups.lock() {
                     g.remove(group);
+                }
+                if let Some(bp) = self.backplane.get() {
+                    bp.forget_group(connection_id, group);
                 }
             }
             None => {
@@ -561,10 +570,7 @@ impl HubLifetime {
             .get()
             .filter(|_| !self.is_connected(connection_id));
         if let Some(bp) = remote {
-            return bp
-                .group_command(action, connection_id, group)
-                .await
-                .map_err(|e| HubError::exception("TimeoutException", e));
+            return bp.group_command(action, connection_id, group).await;
         }
         match action {
             GroupAction::Add => self.add_to_group(connection_id, group),

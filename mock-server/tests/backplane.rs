@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -18,86 +17,13 @@ const FIXTURES: &str = include_str!("../../fixtures/backplane/payloads.toml");
 const HUB: &str = "SignalRConform.Reference.ConformanceHub";
 
 // ---------------------------------------------------------------------------------------------
-// A real redis-server
+// A real redis-server, and what these tests ask of it
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-fn redis_available() -> bool {
-    let found = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "redis-server is not installed, and CI=true: the backplane tests need it (.ci/run installs Debian's redis-server)"
-        );
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-    }
-    found
-}
+#[path = "support/redis_server.rs"]
+mod redis_server;
+use redis_server::{redis_available, RedisServer as Redis};
 
 impl Redis {
-    /// On a free port (another one if something took it before redis-server could).
-    async fn start() -> Redis {
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            if let Some(r) = Self::try_start_on(port).await {
-                return r;
-            }
-        }
-        panic!("redis-server did not start on any of 5 free ports");
-    }
-
-    async fn start_on(port: u16) -> Redis {
-        Self::try_start_on(port)
-            .await
-            .unwrap_or_else(|| panic!("redis-server did not start on port {port}"))
-    }
-
-    /// `None` if redis-server exited (the port was taken).
-    async fn try_start_on(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .arg("--dir")
-            .arg(std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("redis-server starts");
-        let mut r = Redis { child, port };
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(Some(_)) = r.child.try_wait() {
-                return None;
-            }
-            if let Ok(mut c) = r.conn().await {
-                let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut c).await;
-                if pong.is_ok() {
-                    return Some(r);
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server on port {port} did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
     async fn conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
         redis::Client::open(self.url())?
             .get_multiplexed_async_connection()
@@ -177,17 +103,6 @@ impl Redis {
             .expect("pubsub");
         ps.subscribe(channel).await.expect("subscribe");
         ps
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -711,6 +626,94 @@ async fn client_results_work_across_nodes() {
         other => panic!("{other:?}"),
     }
     assert_no_panics();
+}
+
+/// A connection's group names are compared ignoring case, as ASP.NET Core's Redis manager
+/// does (`RedisFeature.Groups` is a `HashSet<string>(StringComparer.OrdinalIgnoreCase)`):
+/// joining "team" while in "Team" is "already in group" and does nothing; leaving "TEAM"
+/// forgets the name "Team" but not the membership, so "team" can then be joined. (In process
+/// names are ordinal throughout, as `DefaultHubLifetimeManager`'s.)
+#[tokio::test]
+async fn a_connections_group_names_ignore_case_as_aspnetcores_redis_manager() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start().await;
+    let a = node(&redis, "").await;
+    let mut p = vec![
+        Peer::join(&a, "conformance", HubProtocol::Json, "").await,
+        Peer::join(&a, "conformance", HubProtocol::Json, "").await,
+    ];
+    p[0].run("JoinGroup", vec![s("Team")]).await;
+    p[0].run("JoinGroup", vec![s("team")]).await;
+    p[1].run("JoinGroup", vec![s("team")]).await;
+    p[1].run("SendToGroup", vec![s("team"), s("M"), s("lower")])
+        .await;
+    p[1].gets("M", "lower").await;
+    // p[0] is not in "team": the fence, published after, is its next message.
+    fence(&mut p, 1, 1).await;
+    p[1].run("SendToGroup", vec![s("Team"), s("M"), s("upper")])
+        .await;
+    p[0].gets("M", "upper").await;
+    fence(&mut p, 1, 2).await;
+
+    // Leaving "TEAM" forgets the name "Team"; the membership of "Team" stays.
+    p[0].run("LeaveGroup", vec![s("TEAM")]).await;
+    p[0].run("JoinGroup", vec![s("team")]).await;
+    p[1].run("SendToGroup", vec![s("team"), s("M"), s("now both")])
+        .await;
+    p[0].gets("M", "now both").await;
+    p[1].gets("M", "now both").await;
+    p[1].run("SendToGroup", vec![s("Team"), s("M"), s("still")])
+        .await;
+    p[0].gets("M", "still").await;
+    fence(&mut p, 1, 3).await;
+    a.shutdown().await;
+}
+
+/// A group command for a connection no node holds is never acknowledged: after the ack
+/// timeout (30 s) the hub method fails as ASP.NET Core's does, its `AckHandler` cancelling the
+/// ack's task (detailed errors show `TaskCanceledException: A task was canceled.`).
+#[tokio::test]
+async fn an_unacknowledged_group_command_fails_the_method_as_aspnetcores() {
+    if !redis_available() {
+        return;
+    }
+    let redis = Redis::start().await;
+    let a = node(&redis, "").await;
+    let mut p = Peer::join(&a, "conformance", HubProtocol::Json, "").await;
+    p.c.send(&HubMessage::invoke(
+        "add",
+        "AddToGroup",
+        vec![s("no-such-connection"), s("g")],
+    ))
+    .await;
+    // The ack timeout, with a generous margin for a loaded machine; Pings come meanwhile.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let completion = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let raw =
+            p.c.recv_raw_any_within(left)
+                .await
+                .expect("the Completion within 90 s")
+                .expect("the connection stays open");
+        match decode(HubProtocol::Json, &raw) {
+            HubMessage::Ping => continue,
+            m => break m,
+        }
+    };
+    assert_eq!(
+        completion,
+        HubMessage::completion(
+            "add",
+            CompletionResult::Error(
+                "An unexpected error occurred invoking 'AddToGroup' on the server. \
+                 TaskCanceledException: A task was canceled."
+                    .into()
+            )
+        )
+    );
+    a.shutdown().await;
 }
 
 /// A node that stops leaves no subscription behind; the other node goes on.

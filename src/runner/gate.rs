@@ -49,5 +49,13 @@ pub fn gate(e: &Execution, info: &TargetInfo, opts: &RunOptions) -> Option<(Verd
             ),
         ));
     }
+    // The nodes its clients use must agree with the target, whose declarations the case's
+    // expectations come from: a peer that lacks something is not the server's fault.
+    let transport = e.combo.transport.map(|t| (t, e.combo.protocol));
+    for (i, node) in info.peer_nodes.iter().take(c.peers).enumerate() {
+        if let Some(reason) = node.disagrees(i + 1, transport, &c.requires) {
+            return Some((Verdict::Unimplemented, reason));
+        }
+    }
     None
 }

@@ -40,6 +40,9 @@ pub struct TargetInfo {
     pub max_message_size: Option<u64>,
     /// How many other nodes of the hub were given (`--peer`), each probed.
     pub peers: usize,
+    /// What each `--peer` offers, in `--peer` order (node 1 first): cases that put clients on
+    /// a peer run only where it agrees with the target.
+    pub peer_nodes: Vec<PeerNode>,
     /// Why a `--peer` URL is not a node of the conformance hub (the run stops, exit 2).
     pub peer_problem: Option<String>,
     /// Notes for the report.
@@ -48,6 +51,142 @@ pub struct TargetInfo {
     /// negotiate response, or `Describe()` is not answered). The runner still runs (every
     /// transport, every feature assumed); `conform` stops before the run unless told to go on.
     pub preflight: Option<String>,
+}
+
+/// One `--peer` as probed, and how it differs from the target.
+#[derive(Debug, Clone, Default)]
+pub struct PeerNode {
+    /// Its URL as shown (credentials redacted).
+    pub url: String,
+    /// What it offers (its own negotiate and `Describe()`).
+    pub info: TargetInfo,
+    /// Hub options it declares unlike the target (`keepAliveIntervalMs 15000, the target
+    /// 2000`): nodes of one hub share them, and a case's expectations come from the target's.
+    pub differences: Vec<String>,
+}
+
+impl PeerNode {
+    /// Why a case that puts clients on this peer cannot run with the target's expectations:
+    /// a transport or transfer format it does not offer, a capability the case requires that
+    /// it lacks (and the target has), or options unlike the target's.
+    pub fn disagrees(
+        &self,
+        n: usize,
+        transport: Option<(TransportKind, Option<HubProtocol>)>,
+        requires: &[String],
+    ) -> Option<String> {
+        let who = format!("--peer {} (node {n})", self.url);
+        // `has`/`supports` speak of "the target": say it of the peer.
+        let differ = |why: &str| match (
+            why.strip_prefix("the target's "),
+            why.strip_prefix("the target "),
+        ) {
+            (Some(rest), _) => format!("the nodes differ: {who}: its {rest}"),
+            (None, Some(rest)) => format!("the nodes differ: {who} {rest}, unlike the target"),
+            (None, None) => format!("the nodes differ: {who}: {why}"),
+        };
+        if let Some((t, protocol)) = transport {
+            if let Err(why) = self.info.supports(t, protocol) {
+                return Some(differ(&why));
+            }
+        }
+        for r in requires.iter().filter(|r| *r != "peers") {
+            if let Err(why) = self.info.has(r) {
+                return Some(differ(&why));
+            }
+        }
+        (!self.differences.is_empty()).then(|| {
+            format!(
+                "the nodes differ: {who} declares {} (nodes of one hub share their hub options; \
+                 expectations come from the target's)",
+                self.differences.join("; ")
+            )
+        })
+    }
+}
+
+/// The hub options two nodes declare differently (`Describe()`, normalized: an absent field
+/// is ASP.NET Core's default). `server` is free text and may differ (a mock-hub node next to
+/// an ASP.NET Core node); features and transports are compared per case.
+fn option_differences(peer: &TargetInfo, target: &TargetInfo) -> Vec<String> {
+    fn shown<T: std::fmt::Display>(v: &Option<T>) -> String {
+        v.as_ref().map_or("null".to_owned(), ToString::to_string)
+    }
+    let version = |i: &TargetInfo| {
+        i.describe
+            .as_ref()
+            .and_then(|d| d.get("contractVersion", false))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let (p, t) = (&peer.timers, &target.timers);
+    let pairs: [(&str, String, String); 12] = [
+        (
+            "contractVersion",
+            shown(&version(peer)),
+            shown(&version(target)),
+        ),
+        (
+            "keepAliveIntervalMs",
+            shown(&Some(p.keep_alive_interval)),
+            shown(&Some(t.keep_alive_interval)),
+        ),
+        (
+            "clientTimeoutIntervalMs",
+            shown(&Some(p.client_timeout_interval)),
+            shown(&Some(t.client_timeout_interval)),
+        ),
+        (
+            "handshakeTimeoutMs",
+            shown(&Some(p.handshake_timeout)),
+            shown(&Some(t.handshake_timeout)),
+        ),
+        (
+            "disconnectTimeoutMs",
+            shown(&Some(p.disconnect_timeout)),
+            shown(&Some(t.disconnect_timeout)),
+        ),
+        (
+            "longPollTimeoutMs",
+            shown(&Some(p.long_poll_timeout)),
+            shown(&Some(t.long_poll_timeout)),
+        ),
+        (
+            "maximumReceiveMessageSize",
+            shown(&peer.max_message_size),
+            shown(&target.max_message_size),
+        ),
+        (
+            "maximumParallelInvocationsPerClient",
+            shown(&Some(peer.max_parallel_invocations)),
+            shown(&Some(target.max_parallel_invocations)),
+        ),
+        (
+            "detailedErrors",
+            shown(&Some(peer.detailed_errors)),
+            shown(&Some(target.detailed_errors)),
+        ),
+        (
+            "statefulReconnect",
+            shown(&Some(peer.stateful_reconnect)),
+            shown(&Some(target.stateful_reconnect)),
+        ),
+        (
+            "statefulReconnectBufferSize",
+            shown(&Some(peer.stateful_reconnect_buffer_size)),
+            shown(&Some(target.stateful_reconnect_buffer_size)),
+        ),
+        (
+            "closeOnAuthenticationExpiration",
+            shown(&Some(peer.close_on_auth_expiration)),
+            shown(&Some(target.close_on_auth_expiration)),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(k, a, b)| format!("{k} {a}, the target {b}"))
+        .collect()
 }
 
 /// Why a run could not start.
@@ -163,7 +302,9 @@ fn describe_number(d: &Value, key: &str) -> Option<f64> {
 
 /// Finds out what the target offers: negotiate (transports) and `Describe()` (features,
 /// timers); then each `--peer` the same way: a peer that does not answer is unreachable, one
-/// that is not the conformance hub is `peer_problem`.
+/// that is not the conformance hub, or not a node of the target's hub (a message from one to
+/// a connection on the other does not arrive), is `peer_problem`; what it declares unlike
+/// the target is kept for gating (`PeerNode::disagrees`).
 pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
     let mut info = probe_one(opts, &opts.target).await?;
     info.peers = opts.peers.len();
@@ -174,14 +315,220 @@ pub async fn probe(opts: &RunOptions) -> Result<TargetInfo, ProbeError> {
                 reason,
             },
         })?;
-        if let Some(problem) = p.preflight {
-            let url = crate::client::transcript::redact_url(peer.hub_url.as_str());
+        let url = crate::client::transcript::redact_url(peer.hub_url.as_str());
+        if let Some(problem) = &p.preflight {
             info.peer_problem.get_or_insert(format!(
-                "--peer {url} is not a node of the conformance hub: {problem}"
+                "--peer {url} is not a node of the conformance hub: {problem} — every --peer \
+                 must be the conformance hub's URL on another node of the same scaled-out hub \
+                 as --target"
             ));
+        }
+        let differences = option_differences(&p, &info);
+        let n = info.peer_nodes.len() + 1;
+        if !differences.is_empty() {
+            info.notes.push(format!(
+                "--peer {url} (node {n}) declares {}: cases with clients on it are UNIMPLEMENTED",
+                differences.join("; ")
+            ));
+        }
+        info.peer_nodes.push(PeerNode {
+            url,
+            info: p,
+            differences,
+        });
+    }
+    if info.peer_problem.is_none() && info.preflight.is_none() {
+        for (i, peer) in opts.peers.iter().enumerate() {
+            match same_hub(opts, &info, &info.peer_nodes[i], peer).await {
+                Ok(()) => {}
+                Err(SameHub::Unknown(why)) => info.notes.push(why),
+                Err(SameHub::Not(why)) => {
+                    info.peer_problem = Some(why);
+                    break;
+                }
+            }
         }
     }
     Ok(info)
+}
+
+/// Why the nodes could not be shown to serve one hub.
+enum SameHub {
+    /// They do not: the run must not start.
+    Not(String),
+    /// It could not be checked (a feature is missing): a note.
+    Unknown(String),
+}
+
+/// The method the same-hub check sends (no hub method: a name no case uses).
+const SAME_HUB_METHOD: &str = "ConformSameHubCheck";
+
+/// Whether `peer` and the target are nodes of one hub: a client on each, and a
+/// `SendToConnection` from each to the other's connection must arrive (through the backplane;
+/// neither connection is local to the sender). A peer on another backplane, prefix or hub
+/// name, or without a backplane, would otherwise make every cross-node case FAIL and blame
+/// the server.
+async fn same_hub(
+    opts: &RunOptions,
+    info: &TargetInfo,
+    node: &PeerNode,
+    peer: &crate::client::Target,
+) -> Result<(), SameHub> {
+    let url = &node.url;
+    for i in [info, &node.info] {
+        if let Err(why) = i.has("broadcast") {
+            return Err(SameHub::Unknown(format!(
+                "could not check that --peer {url} serves the target's hub ({why}: the check \
+                 uses SendToConnection)"
+            )));
+        }
+    }
+    let wait = opts.scale(Duration::from_secs(5));
+    let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(10)) + wait;
+    let not = |why: String| SameHub::Not(format!("--peer {url} could not be checked: {why}"));
+    let mut t = hub_session(opts, info, &opts.target, deadline)
+        .await
+        .map_err(|e| not(format!("a client on the target: {e}")))?;
+    let mut p = match hub_session(opts, &node.info, peer, deadline).await {
+        Ok(p) => p,
+        Err(e) => {
+            t.close(true).await;
+            return Err(not(format!("a client on the peer: {e}")));
+        }
+    };
+    let outcome = async {
+        let (tid, pid) = match (t.connection_id(), p.connection_id()) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(not("negotiate gave no connection id".into())),
+        };
+        for forward in [true, false] {
+            let (from, from_name, to, to_name, to_id) = if forward {
+                (&mut t, "the target", &mut p, "the peer", &pid)
+            } else {
+                (&mut p, "the peer", &mut t, "the target", &tid)
+            };
+            let nonce = format!("{from_name} to {to_name}, conform {}", std::process::id());
+            let args = vec![
+                Value::string(to_id.clone()),
+                Value::string(SAME_HUB_METHOD),
+                Value::string(nonce.clone()),
+            ];
+            let call = HubMessage::invoke("same-hub", "SendToConnection", args);
+            from.send_message(&call, &Default::default())
+                .await
+                .map_err(|e| not(format!("SendToConnection from {from_name}: {e}")))?;
+            match completion(from, "same-hub", deadline).await {
+                Ok(signalr_protocol::CompletionResult::Error(e)) => {
+                    return Err(not(format!("SendToConnection on {from_name} failed: {e}")))
+                }
+                Ok(_) => {}
+                Err(e) => return Err(not(format!("SendToConnection on {from_name}: {e}"))),
+            }
+            let arrival = tokio::time::Instant::now() + wait;
+            loop {
+                match to.recv(arrival.min(deadline)).await {
+                    Ok(signalr_protocol::Parsed::Message(HubMessage::Invocation(inv)))
+                        if inv.target == SAME_HUB_METHOD
+                            && inv.arguments.first().and_then(Value::as_str)
+                                == Some(nonce.as_str()) =>
+                    {
+                        break
+                    }
+                    Ok(_) => continue,
+                    Err(_) => {
+                        return Err(SameHub::Not(format!(
+                            "--peer {url} does not serve the target's hub: a SendToConnection \
+                             from {from_name} to a connection on {to_name} did not arrive within \
+                             {:.1} s — every --peer must be a node of the target's scaled-out hub \
+                             (the same backplane, with the same channel prefix and hub name), \
+                             and that hub must deliver Clients.Client(id) across nodes",
+                            wait.as_secs_f64()
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    t.close(true).await;
+    p.close(true).await;
+    outcome
+}
+
+/// A JSON client on `node`, past the handshake and one round trip, on the first transport it
+/// offers (WebSockets preferred).
+async fn hub_session(
+    opts: &RunOptions,
+    info: &TargetInfo,
+    node: &crate::client::Target,
+    deadline: tokio::time::Instant,
+) -> Result<Session, String> {
+    let t = [
+        TransportKind::WebSockets,
+        TransportKind::LongPolling,
+        TransportKind::ServerSentEvents,
+    ]
+    .into_iter()
+    .find(|t| info.transports.iter().any(|(k, _)| k == t))
+    .ok_or("no transport conform knows")?;
+    let mut s = Session::new(
+        "probe",
+        Arc::new(node.clone()),
+        http_client_for(&node.tls),
+        t,
+        HubProtocol::Json,
+        Transcript::new(),
+    )
+    .with_request_timeout(opts.request_timeout());
+    s.negotiate("negotiateVersion=1")
+        .await
+        .map_err(|e| format!("negotiate: {e}"))?;
+    let id = s.transport_id().ok_or("negotiate gave no connection id")?;
+    s.open(Some(&id), "")
+        .await
+        .map_err(|e| format!("{}: {e}", t.name()))?;
+    s.send_handshake("json", 1, &Default::default())
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let hs = s
+        .recv_handshake(deadline)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    if let Some(e) = hs.error {
+        return Err(format!("the handshake was refused: {e}"));
+    }
+    // One round trip before anything is addressed to it: the handshake is answered before
+    // OnConnectedAsync subscribes the connection's channels on the backplane, and the first
+    // message is read after.
+    s.send_message(
+        &HubMessage::invoke("ready", "Describe", vec![]),
+        &Default::default(),
+    )
+    .await
+    .map_err(|e| format!("Describe: {e}"))?;
+    completion(&mut s, "ready", deadline)
+        .await
+        .map_err(|e| format!("Describe: {e}"))?;
+    Ok(s)
+}
+
+/// The Completion of invocation `id` (other messages are skipped).
+async fn completion(
+    s: &mut Session,
+    id: &str,
+    deadline: tokio::time::Instant,
+) -> Result<signalr_protocol::CompletionResult, String> {
+    loop {
+        match s.recv(deadline).await.map_err(|e| e.to_string())? {
+            signalr_protocol::Parsed::Message(HubMessage::Completion(c))
+                if c.invocation_id == id =>
+            {
+                return Ok(c.result)
+            }
+            _ => continue,
+        }
+    }
 }
 
 /// What one node offers.
@@ -396,4 +743,130 @@ async fn probe_one(
             .get_or_insert("negotiate offered no transport conform knows".into());
     }
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(features: &[&str], transports: &[TransportKind]) -> TargetInfo {
+        TargetInfo {
+            features: Some(features.iter().map(|f| (*f).to_owned()).collect()),
+            transports: transports
+                .iter()
+                .map(|t| (*t, vec!["Text".to_owned(), "Binary".to_owned()]))
+                .collect(),
+            max_message_size: Some(32_768),
+            max_parallel_invocations: 1,
+            stateful_reconnect_buffer_size: 100_000,
+            ..TargetInfo::default()
+        }
+    }
+
+    fn peer(info: TargetInfo, target: &TargetInfo) -> PeerNode {
+        PeerNode {
+            url: "http://peer/conformance".into(),
+            differences: option_differences(&info, target),
+            info,
+        }
+    }
+
+    const ALL: [TransportKind; 3] = [
+        TransportKind::WebSockets,
+        TransportKind::LongPolling,
+        TransportKind::ServerSentEvents,
+    ];
+
+    #[test]
+    fn a_peer_like_the_target_agrees() {
+        let target = node(&["groups", "group-admin"], &ALL);
+        let p = peer(node(&["groups", "group-admin"], &ALL), &target);
+        let requires = ["peers".to_owned(), "group-admin".to_owned()];
+        let ws = Some((TransportKind::WebSockets, Some(HubProtocol::Json)));
+        assert_eq!(p.disagrees(1, ws, &requires), None);
+    }
+
+    #[test]
+    fn a_feature_the_case_needs_and_the_peer_lacks_is_named() {
+        let target = node(&["groups", "group-admin"], &ALL);
+        let p = peer(node(&["groups"], &ALL), &target);
+        let requires = ["peers".to_owned(), "group-admin".to_owned()];
+        assert_eq!(
+            p.disagrees(2, None, &requires).as_deref(),
+            Some(
+                "the nodes differ: --peer http://peer/conformance (node 2) does not declare the \
+                 'group-admin' feature, unlike the target"
+            )
+        );
+        // A feature the case does not need is no reason.
+        assert_eq!(p.disagrees(2, None, &["groups".to_owned()]), None);
+    }
+
+    #[test]
+    fn a_transport_the_peer_lacks_is_named() {
+        let target = node(&[], &ALL);
+        let p = peer(node(&[], &[TransportKind::WebSockets]), &target);
+        let lp = Some((TransportKind::LongPolling, Some(HubProtocol::Json)));
+        assert_eq!(
+            p.disagrees(1, lp, &[]).as_deref(),
+            Some(
+                "the nodes differ: --peer http://peer/conformance (node 1) does not offer \
+                 LongPolling, unlike the target"
+            )
+        );
+    }
+
+    #[test]
+    fn a_capability_of_the_targets_options_is_said_of_the_peer() {
+        let target = node(&[], &ALL);
+        let mut other = node(&[], &ALL);
+        other.max_parallel_invocations = 4;
+        let p = peer(other, &target);
+        assert_eq!(
+            p.disagrees(1, None, &["sequential-invocations".to_owned()])
+                .as_deref(),
+            Some(
+                "the nodes differ: --peer http://peer/conformance (node 1) runs up to 4 \
+                 invocations of a connection in parallel, unlike the target"
+            )
+        );
+        let mut other = node(&[], &ALL);
+        other.stateful_reconnect_buffer_size = 5;
+        let p = peer(other, &target);
+        assert_eq!(
+            p.disagrees(1, None, &["default-stateful-reconnect-buffer".to_owned()])
+                .as_deref(),
+            Some(
+                "the nodes differ: --peer http://peer/conformance (node 1): its stateful \
+                 reconnect buffer is 5 bytes, not 100000"
+            )
+        );
+    }
+
+    #[test]
+    fn hub_options_unlike_the_targets_are_named() {
+        let target = node(&[], &ALL);
+        let mut other = node(&[], &ALL);
+        other.timers.keep_alive_interval = 15_000.0;
+        other.max_message_size = None;
+        let mut target = target;
+        target.timers.keep_alive_interval = 1_000.0;
+        let p = peer(other, &target);
+        assert_eq!(
+            p.differences,
+            [
+                "keepAliveIntervalMs 15000, the target 1000",
+                "maximumReceiveMessageSize null, the target 32768"
+            ]
+        );
+        let why = p.disagrees(1, None, &[]).expect("a reason");
+        assert!(
+            why.starts_with(
+                "the nodes differ: --peer http://peer/conformance (node 1) declares \
+                 keepAliveIntervalMs 15000, the target 1000; maximumReceiveMessageSize null, \
+                 the target 32768"
+            ),
+            "{why}"
+        );
+    }
 }

@@ -22,7 +22,7 @@ use signalr_protocol::{CompletionResult, HubMessage, HubProtocol, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ClientResultError;
+use crate::error::{ClientResultError, HubError};
 use crate::faults::FaultSet;
 use format::{GroupAction, GroupCommand, Invocation};
 
@@ -214,6 +214,24 @@ pub(crate) struct Backplane {
     dropped: AtomicU64,
     publisher_down: AtomicBool,
     ready: watch::Receiver<bool>,
+    /// Each local connection's group names, case folded: ASP.NET Core's Redis manager keeps
+    /// them in a `HashSet<string>(StringComparer.OrdinalIgnoreCase)` (`RedisFeature.Groups`)
+    /// and adds nobody to a group whose name is already there in another case.
+    group_names: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+/// A name as `StringComparer.OrdinalIgnoreCase` compares it: each character upper-cased by
+/// its one-to-one mapping (one with no single-character upper case stays as it is).
+fn fold_case(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(x), None) => x,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Backplane {
@@ -254,6 +272,7 @@ impl Backplane {
             dropped: AtomicU64::new(0),
             publisher_down: AtomicBool::new(false),
             ready,
+            group_names: Mutex::new(HashMap::new()),
         });
         // Every node listens to these from the start (`EnsureRedisServerConnection`).
         for ch in [
@@ -374,13 +393,45 @@ impl Backplane {
         rx
     }
 
-    /// Sends a group command for a connection on another node and waits for its ack.
+    /// Whether a local connection may join `group` (`AddGroupAsyncCore`: "Connection already
+    /// in group" compares names ignoring case), noting it if so.
+    pub(crate) fn admit_group(&self, connection_id: &str, group: &str) -> bool {
+        self.group_names.lock().map_or(true, |mut m| {
+            m.entry(connection_id.to_owned())
+                .or_default()
+                .insert(fold_case(group))
+        })
+    }
+
+    /// A local connection left `group` (`RemoveGroupAsyncCore` removes the name, ignoring case).
+    pub(crate) fn forget_group(&self, connection_id: &str, group: &str) {
+        if let Ok(mut m) = self.group_names.lock() {
+            if let Some(names) = m.get_mut(connection_id) {
+                names.remove(&fold_case(group));
+                if names.is_empty() {
+                    m.remove(connection_id);
+                }
+            }
+        }
+    }
+
+    /// A local connection is gone.
+    pub(crate) fn forget_connection(&self, connection_id: &str) {
+        if let Ok(mut m) = self.group_names.lock() {
+            m.remove(connection_id);
+        }
+    }
+
+    /// Sends a group command for a connection on another node and waits for its ack. Without
+    /// one in time the hub method fails as ASP.NET Core's does: `AckHandler` cancels the ack's
+    /// task, so the method throws `TaskCanceledException` ("A task was canceled.", what a
+    /// caller sees with detailed errors); the log names the command that went unanswered.
     pub(crate) async fn group_command(
         &self,
         action: GroupAction,
         connection_id: &str,
         group: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), HubError> {
         let id = self.next_command.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = oneshot::channel();
         if let Ok(mut a) = self.acks.lock() {
@@ -401,10 +452,16 @@ impl Backplane {
         }
         match outcome {
             Ok(Ok(())) => Ok(()),
-            _ => Err(format!(
-                "no node acknowledged group command {id} for connection '{connection_id}' within {} s",
-                ACK_TIMEOUT.as_secs()
-            )),
+            _ => {
+                tracing::warn!(
+                    "redis backplane: no node acknowledged group command {id} for connection '{connection_id}' within {} s",
+                    ACK_TIMEOUT.as_secs()
+                );
+                Err(HubError::exception(
+                    "TaskCanceledException",
+                    "A task was canceled.",
+                ))
+            }
         }
     }
 
