@@ -206,6 +206,35 @@ async fn a_peer_of_another_hub_stops_the_run() {
     assert_eq!(report, serde_json::Value::Null, "no run: {}", show(&out));
 }
 
+/// The target under another URL (`localhost` for `127.0.0.1`) is not another node: every
+/// cross-node case would pass without crossing anything. The run stops and says so.
+#[tokio::test]
+async fn the_target_under_another_url_is_not_a_peer() {
+    let hub = embedded::start(embedded::mock_config())
+        .await
+        .expect("mock-hub starts");
+    let target = hub.opts.target.hub_url.to_string();
+    let peer = target.replace("127.0.0.1", "localhost");
+    assert_ne!(peer, target, "the embedded hub listens on 127.0.0.1");
+    let (out, report) = conform(vec![
+        "--target".into(),
+        target,
+        "--peer".into(),
+        peer.clone(),
+    ])
+    .await;
+    hub.shutdown().await;
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "--peer {peer} is the target itself, not another node: it knows the target's connection (DELETE with the target's connection token answered 400"
+        )),
+        "{err}"
+    );
+    assert_eq!(report, serde_json::Value::Null, "no run: {}", show(&out));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Nodes on Redis
 

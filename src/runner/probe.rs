@@ -401,6 +401,7 @@ async fn same_hub(
             (Some(a), Some(b)) => (a, b),
             _ => return Err(not("negotiate gave no connection id".into())),
         };
+        same_node(&mut p, peer, &t, url).await?;
         for forward in [true, false] {
             let (from, from_name, to, to_name, to_id) = if forward {
                 (&mut t, "the target", &mut p, "the peer", &pid)
@@ -454,6 +455,35 @@ async fn same_hub(
     t.close(true).await;
     p.close(true).await;
     outcome
+}
+
+/// The target itself under another URL (`localhost` for `127.0.0.1`, a second port of one
+/// process) would pass every cross-node case without anything crossing a backplane. A node
+/// knows only its own connections: a DELETE for the target's connection token must get 404
+/// from another node (ASP.NET Core's `HttpConnectionDispatcher`: unknown id → 404), while the
+/// same process answers something else (400 for a WebSocket connection, 202 for Long Polling).
+async fn same_node(
+    p: &mut Session,
+    peer: &crate::client::Target,
+    t: &Session,
+    url: &str,
+) -> Result<(), SameHub> {
+    let Some(token) = t.transport_id() else {
+        return Ok(());
+    };
+    let mut u = peer.url("", "");
+    u.query_pairs_mut().append_pair("id", &token);
+    match p.http(reqwest::Method::DELETE, u, &[], Vec::new()).await {
+        Ok(r) if r.status != 404 => Err(SameHub::Not(format!(
+            "--peer {url} is the target itself, not another node: it knows the target's \
+             connection (DELETE with the target's connection token answered {}, where another \
+             node answers 404 No Connection with that ID) — every --peer must be a different \
+             node of the target's scaled-out hub",
+            r.status
+        ))),
+        // 404, or no answer: the send check below decides.
+        _ => Ok(()),
+    }
 }
 
 /// A JSON client on `node`, past the handshake and one round trip, on the first transport it
