@@ -189,6 +189,9 @@ async fn no_reattach_after_the_disconnect_timeout_a_close_or_a_version_1_handsha
     let token = c.token.clone().expect("token");
     c.close_socket().await;
     assert_eq!(c.expect_end().await, Some(1000));
+    // Over from the moment the server read the Close frame, before its answer went out: a
+    // reattach right after the answer is refused, not raced against the connection's end.
+    assert_eq!(reattach(&server, &token).await.err(), Some(404));
     wait_until("the connection is disposed", || {
         server.http_connections() == 0
     })
