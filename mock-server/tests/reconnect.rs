@@ -208,6 +208,22 @@ async fn no_reattach_after_the_disconnect_timeout_a_close_or_a_version_1_handsha
     assert_no_panics();
 }
 
+/// A reattached WebSocket closed with a Close frame ends the connection as the first one
+/// would: a reattach right after the server's answer is refused.
+#[tokio::test]
+async fn a_reattached_websocket_closed_gracefully_ends_the_connection() {
+    let server = server(stateful(100_000)).await;
+    let c = connect(&server, 2).await;
+    let token = c.token.clone().expect("token");
+    drop(c);
+    let mut r = reattach(&server, &token).await.expect("reattached");
+    assert_eq!(r.recv_text().await, "{\"type\":9,\"sequenceId\":1}\u{1e}");
+    r.close_socket().await;
+    assert_eq!(r.expect_end().await, Some(1000));
+    assert_eq!(reattach(&server, &token).await.err(), Some(404));
+    assert_no_panics();
+}
+
 #[tokio::test]
 async fn a_second_websocket_replaces_the_first_which_is_closed_with_1000() {
     let server = server(stateful(100_000)).await;
