@@ -457,6 +457,18 @@ impl HubLifetime {
                 "Connection '{connection_id}' does not exist."
             )));
         };
+        self.start_local_client_result(&conn, target, arguments)
+    }
+
+    /// [`Self::start_client_result`] for a connection of this node, once looked up.
+    fn start_local_client_result(
+        &self,
+        conn: &Arc<ConnHandle>,
+        target: &str,
+        arguments: Vec<Value>,
+    ) -> Result<(String, oneshot::Receiver<Result<Value, ClientResultError>>), ClientResultError>
+    {
+        let connection_id = conn.connection_id.as_str();
         let n = self.next_result_id.fetch_add(1, Ordering::Relaxed) + 1;
         // RedisHubLifetimeManager draws a random id for every client result, local ones too.
         let random =
@@ -471,6 +483,18 @@ impl HubLifetime {
                     tx,
                 },
             );
+        }
+        // The connection may have left since it was looked up, its owed results already
+        // failed by `remove`, which takes it out of the table first: then this one is failed
+        // here, as ASP.NET Core links the wait to the connection's `ConnectionAborted`.
+        if !self
+            .connection(connection_id)
+            .is_some_and(|c| Arc::ptr_eq(&c, conn))
+        {
+            self.cancel_client_result(&id);
+            return Err(ClientResultError::Connection(format!(
+                "Connection '{connection_id}' disconnected."
+            )));
         }
         let msg = if self.faults.has(Fault::ClientResultWithoutId) {
             HubMessage::send(target, arguments)
@@ -719,4 +743,47 @@ fn random_id() -> String {
     use base64::Engine;
     let bytes: [u8; 16] = rand::random();
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Identity;
+    use signalr_protocol::TransportKind;
+    use tokio_util::sync::CancellationToken;
+
+    /// A connection that leaves between its lookup and the registration of a client result
+    /// (its owed results already failed) fails that result at once instead of leaving it to
+    /// wait forever.
+    #[test]
+    fn a_client_result_for_a_connection_that_just_left_fails_at_once() {
+        let lifetime = HubLifetime::new(FaultSet::default(), VariationSet::default());
+        let (conn, _rx) = ConnHandle::new(
+            Identity {
+                connection_id: "b".into(),
+                transport: TransportKind::ServerSentEvents,
+                protocol: HubProtocol::Json,
+                request: Arc::default(),
+            },
+            CancellationToken::new(),
+            FaultSet::default(),
+            1 << 20,
+        );
+        lifetime.add(conn.clone());
+        let looked_up = lifetime.connection("b").expect("b is connected");
+        lifetime.remove(&conn);
+        let r = lifetime.start_local_client_result(&looked_up, "AreYouThere", Vec::new());
+        assert!(
+            matches!(&r, Err(ClientResultError::Connection(m)) if m == "Connection 'b' disconnected."),
+            "{:?}",
+            r.map(|(id, _)| id)
+        );
+        assert!(lifetime.pending.lock().unwrap().is_empty());
+        // While connected, the result is registered and waits.
+        lifetime.add(conn.clone());
+        let (id, _rx) = lifetime
+            .start_local_client_result(&conn, "AreYouThere", Vec::new())
+            .expect("registered");
+        assert!(lifetime.pending.lock().unwrap().contains_key(&id));
+    }
 }

@@ -292,6 +292,57 @@ async fn an_sse_send_stuck_past_the_send_timeout_aborts() {
     assert_no_panics();
 }
 
+/// A Server-Sent Events client that ends its request (closes the socket) is noticed at once,
+/// as ASP.NET Core sees `RequestAborted`: the server reads the end of the socket while it
+/// streams the response, with nothing to write (no keep-alive Pings, a client timeout longer
+/// than the wait), and the hub connection ends.
+#[tokio::test]
+async fn an_sse_client_that_goes_away_is_noticed_without_a_write() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = server(MockConfig {
+        keep_alive_interval_ms: 0,
+        client_timeout_interval_ms: 600_000,
+        ..MockConfig::default()
+    })
+    .await;
+    let n = negotiate_v1(&srv, "conformance").await;
+    let token = n.connection_token.expect("token");
+    let mut sse = tokio::net::TcpStream::connect(srv.addr())
+        .await
+        .expect("connect");
+    let get = format!(
+        "GET /conformance?id={token} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        srv.addr()
+    );
+    sse.write_all(get.as_bytes()).await.expect("GET");
+    let url = format!("{}?id={token}", srv.hub_url("conformance"));
+    let r = reqwest::Client::new()
+        .post(&url)
+        .body("{\"protocol\":\"json\",\"version\":1}\u{1e}")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    // Read up to the handshake's answer.
+    let mut seen = Vec::new();
+    tokio::time::timeout(TIMEOUT, async {
+        while !seen.windows(3).any(|w| w == b"{}\x1e") {
+            let mut buf = [0u8; 1024];
+            let n = sse.read(&mut buf).await.expect("read");
+            assert!(n > 0, "the event stream ended: {seen:?}");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the handshake answer");
+    let hub = lifetime(&srv, "conformance");
+    assert_eq!(hub.connection_count(), 1);
+    drop(sse);
+    wait_until("the hub connection ends", || hub.connection_count() == 0).await;
+    wait_until("the connection is disposed", || srv.http_connections() == 0).await;
+    assert_no_panics();
+}
+
 /// A POST is streamed into the connection and waits while the connection is behind: a large
 /// POST before the transport starts is not buffered whole (ASP.NET Core's pipe pauses), it
 /// completes once the transport reads it.

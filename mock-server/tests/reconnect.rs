@@ -189,6 +189,9 @@ async fn no_reattach_after_the_disconnect_timeout_a_close_or_a_version_1_handsha
     let token = c.token.clone().expect("token");
     c.close_socket().await;
     assert_eq!(c.expect_end().await, Some(1000));
+    // Over from the moment the server read the Close frame, before its answer went out: a
+    // reattach right after the answer is refused, not raced against the connection's end.
+    assert_eq!(reattach(&server, &token).await.err(), Some(404));
     wait_until("the connection is disposed", || {
         server.http_connections() == 0
     })
@@ -202,6 +205,22 @@ async fn no_reattach_after_the_disconnect_timeout_a_close_or_a_version_1_handsha
     c.send_text(&echo(1, "a")).await;
     assert_eq!(c.recv_text().await, completion(1, "a"));
     c.expect_silence().await;
+    assert_no_panics();
+}
+
+/// A reattached WebSocket closed with a Close frame ends the connection as the first one
+/// would: a reattach right after the server's answer is refused.
+#[tokio::test]
+async fn a_reattached_websocket_closed_gracefully_ends_the_connection() {
+    let server = server(stateful(100_000)).await;
+    let c = connect(&server, 2).await;
+    let token = c.token.clone().expect("token");
+    drop(c);
+    let mut r = reattach(&server, &token).await.expect("reattached");
+    assert_eq!(r.recv_text().await, "{\"type\":9,\"sequenceId\":1}\u{1e}");
+    r.close_socket().await;
+    assert_eq!(r.expect_end().await, Some(1000));
+    assert_eq!(reattach(&server, &token).await.err(), Some(404));
     assert_no_panics();
 }
 

@@ -178,7 +178,8 @@ pub(crate) async fn run<T: Transport>(
     drop(reattach);
     if t.kind() == signalr_protocol::TransportKind::WebSockets {
         // Over for good: from now on a WebSocket for this token is answered 404, also while the
-        // closing handshake runs and before the connection leaves the table.
+        // closing handshake runs and before the connection leaves the table (a client's Close
+        // frame did this already when it was read: `http::connect::ends_on_close`).
         setup.http.set_ended();
     }
     let reason = conn.take_reason().unwrap_or(reason);

@@ -14,7 +14,7 @@ use super::connections::{ConnState, HttpConnection};
 use super::response::{bare, chunked, text};
 use crate::connection::{self, ConnectionSetup};
 use crate::endpoint::{Endpoint, EndpointKind};
-use crate::faults::Fault;
+use crate::faults::{Fault, FaultSet};
 use crate::request::RequestInfo;
 use crate::shared::Shared;
 use crate::transport::long_polling::{self, LongPollState};
@@ -256,7 +256,7 @@ async fn get(
     };
     match next {
         Next::Start => start(shared, ep, conn, kind, req, info).await,
-        Next::Reattach => reattach(&shared, &conn, req).await,
+        Next::Reattach => reattach(&shared, conn, req).await,
         Next::Refuse(r) => r,
         Next::EndedPoll => {
             // What the connection wrote before it ended still goes out; only an empty
@@ -313,7 +313,8 @@ async fn start(
             let (s, c) = (shared.clone(), conn.clone());
             // Shared, not moved by value through each layer of the connection's task.
             let info = Arc::new(info);
-            let accepted = websockets::accept(&mut parts, options, on_failed, |t| async move {
+            let accepted = websockets::accept(&mut parts, options, on_failed, |mut t| async move {
+                ends_on_close(&mut t, s.faults, &c);
                 run_endpoint(t, &s, &ep, &c, info, reattach).await;
                 s.connections.remove(&c.token);
             })
@@ -359,6 +360,22 @@ async fn start(
     }
 }
 
+/// A client's Close frame ends its connection for good the moment it is read, before the
+/// answering Close frame goes out: a WebSocket request with the token is refused with 404 from
+/// then on, however fast it follows (ASP.NET Core: a graceful transport end disposes of the
+/// connection; only a WebSocket that vanished may be reattached). The connection's task ends it
+/// too, later; the fault `stateful-graceful-detaches` keeps it reattachable instead.
+fn ends_on_close(
+    t: &mut websockets::WebSocketTransport,
+    faults: FaultSet,
+    conn: &Arc<HttpConnection>,
+) {
+    if !faults.has(Fault::StatefulGracefulDetaches) {
+        let conn = conn.clone();
+        t.on_peer_close(move || conn.set_ended());
+    }
+}
+
 /// How the server's WebSockets behave (ASP.NET Core's defaults; others are fault modes).
 fn ws_options(shared: &Shared) -> websockets::WsOptions {
     websockets::WsOptions {
@@ -382,16 +399,18 @@ fn ws_options(shared: &Shared) -> websockets::WsOptions {
 /// A stateful connection's client comes back with a new WebSocket: once upgraded it goes to
 /// the connection's task, which resends from there (no handshake on a reattach). A connection
 /// that ended meanwhile closes it at once.
-async fn reattach(shared: &Shared, conn: &HttpConnection, req: Request) -> Response {
+async fn reattach(shared: &Shared, conn: Arc<HttpConnection>, req: Request) -> Response {
     let Some(tx) = conn.reattach_sender() else {
         return no_connection(false);
     };
     let (mut parts, _body) = req.into_parts();
+    let faults = shared.faults;
     let accepted = websockets::accept(
         &mut parts,
         ws_options(shared),
         || {},
-        |t| async move {
+        move |mut t| async move {
+            ends_on_close(&mut t, faults, &conn);
             if let Err(refused) = tx.send(t).await {
                 let mut t = refused.0;
                 t.close().await;

@@ -167,6 +167,12 @@ impl WebSocketTransport {
             too_large: false,
         }
     }
+
+    /// Runs `f` the moment the client's Close frame arrives (it starts the closing handshake),
+    /// before the answering Close frame can reach the client.
+    pub(crate) fn on_peer_close(&mut self, f: impl FnOnce() + Send + Sync + 'static) {
+        self.ws.on_peer_close(Box::new(f));
+    }
 }
 
 impl Transport for WebSocketTransport {

@@ -99,7 +99,12 @@ pub(crate) struct WsConn<T> {
     peer_closed: bool,
     /// The peer's Close arrived after ours: it is not answered.
     we_closed: bool,
+    /// Runs when the peer starts the closing handshake, before its reply can go out.
+    on_peer_close: Option<PeerClose>,
 }
+
+/// What the owner of a connection does the moment the peer's Close frame arrives.
+pub(crate) type PeerClose = Box<dyn FnOnce() + Send + Sync>;
 
 /// Unmasks `data` in place; `phase` is the offset of `data[0]` in its frame's payload.
 /// 32-byte blocks against a 32-byte key compile to vector XORs (0.27 instructions a byte under
@@ -174,7 +179,14 @@ impl<T> WsConn<T> {
             answer,
             peer_closed: false,
             we_closed: false,
+            on_peer_close: None,
         }
+    }
+
+    /// Sets what runs when the peer's Close frame arrives (unless it answers ours): in the
+    /// same poll that reads the frame, before the reply is written.
+    pub(crate) fn on_peer_close(&mut self, f: PeerClose) {
+        self.on_peer_close = Some(f);
     }
 
     /// Takes `bytes` apart; returns how many were used and whether reading stops (a Close
@@ -303,6 +315,11 @@ impl<T> WsConn<T> {
             CLOSE => {
                 let payload = std::mem::take(&mut self.control);
                 self.peer_closed = true;
+                if !self.we_closed {
+                    if let Some(f) = self.on_peer_close.take() {
+                        f();
+                    }
+                }
                 match self.close_reply(&payload) {
                     Ok(reply) => {
                         if !self.we_closed {
@@ -578,6 +595,81 @@ mod tests {
             run(&mut c, &client_frame(0x88, &[3], [1, 2, 3, 4]), 3).1,
             Some(Some(1002))
         );
+    }
+
+    /// A socket that hands out `input` once and logs every write into `log`.
+    struct Logged {
+        input: Vec<u8>,
+        log: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    }
+
+    impl AsyncRead for Logged {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if self.input.is_empty() {
+                return Poll::Pending;
+            }
+            let n = self.input.len().min(buf.remaining());
+            buf.put_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Logged {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.log.lock().unwrap().push("write");
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// What happened, in order, while a connection read `input` (with `we_closed`: after the
+    /// server had sent its own Close).
+    fn peer_close_order(input: Vec<u8>, we_closed: bool) -> (Vec<&'static str>, bool) {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let io = Logged {
+            input,
+            log: log.clone(),
+        };
+        let mut c = WsConn::new(io, 1000, 2048, CloseAnswer::Normal);
+        c.we_closed = we_closed;
+        let hook_log = log.clone();
+        c.on_peer_close(Box::new(move || hook_log.lock().unwrap().push("hook")));
+        let waker = futures_util::task::noop_waker();
+        let closed = matches!(
+            c.poll_recv(&mut Context::from_waker(&waker)),
+            Poll::Ready(WsEvent::Close)
+        );
+        let order = log.lock().unwrap().clone();
+        (order, closed)
+    }
+
+    #[test]
+    fn the_peer_close_hook_runs_before_the_reply_is_written() {
+        let close = client_frame(0x88, &[0x03, 0xe8], [1, 2, 3, 4]);
+        assert_eq!(
+            peer_close_order(close.clone(), false),
+            (vec!["hook", "write"], true)
+        );
+        // The peer's Close answers ours: no hook (and no reply).
+        assert_eq!(peer_close_order(close, true), (vec![], true));
+        // Data and Pings do not run it (the Pong is written).
+        let mut input = client_frame(0x89, b"p", [1, 2, 3, 4]);
+        input.extend(client_frame(0x81, b"x", [1, 2, 3, 4]));
+        assert_eq!(peer_close_order(input, false), (vec!["write"], false));
     }
 
     #[test]

@@ -98,7 +98,12 @@ impl Reader {
 
     /// Gives the server a moment to end the connection after a graceful close.
     async fn finish(&mut self) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), &mut self.0).await;
+        self.finish_within(std::time::Duration::from_secs(2)).await;
+    }
+
+    /// Waits up to `limit` for the reader to end; whether it did.
+    async fn finish_within(&mut self, limit: std::time::Duration) -> bool {
+        tokio::time::timeout(limit, &mut self.0).await.is_ok()
     }
 }
 

@@ -259,8 +259,22 @@ impl Transport for WebSocket {
                         reason: "".into(),
                     })))
                     .await;
-                // Give the server a moment to answer the close handshake.
-                self.reader.finish().await;
+                // The closing handshake completes before the next step: the server's Close
+                // frame (or the end of the connection) ends the reader. Until then a server
+                // may not have read ours yet, and a request that follows at once (a reattach
+                // with the same token) could reach it first on its new TCP connection.
+                // Bounded like a request; a server that never answers is noted.
+                let limit = self.http.timeout;
+                if !self.reader.finish_within(limit).await {
+                    self.http.note(
+                        Direction::Note,
+                        "ws",
+                        format!(
+                            "no answer to the Close frame within {} ms: going on",
+                            limit.as_millis()
+                        ),
+                    );
+                }
             }
         })
     }
