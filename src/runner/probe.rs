@@ -561,6 +561,29 @@ async fn completion(
     }
 }
 
+/// A `Describe()` whose `contractVersion` has another major version than the one conform
+/// speaks (CONTRACT.md §3: the run stops). Absent is taken as 1.0.
+fn contract_problem(d: &Value) -> Option<String> {
+    let v = d.get("contractVersion", false)?;
+    let text = match v.as_str() {
+        Some(t) => t,
+        None => {
+            let shown = excerpt_to(&redact_text(&format!("{v:?}")), 60);
+            return Some(format!(
+                "Describe() declares contractVersion {shown}, not a \"major.minor\" string"
+            ));
+        }
+    };
+    let major = text.split('.').next().unwrap_or("");
+    (major.trim() != "1").then(|| {
+        format!(
+            "Describe() declares contractVersion \"{}\"; this conform speaks contract 1.x \
+             (fixtures/contract/CONTRACT.md)",
+            excerpt_to(text, 40)
+        )
+    })
+}
+
 /// What one node offers.
 async fn probe_one(
     opts: &RunOptions,
@@ -746,6 +769,9 @@ async fn probe_one(
                     .get("maximumParallelInvocationsPerClient", false)
                     .and_then(Value::as_i64)
                     .map_or(1, |n| n.max(1) as u64);
+                if let Some(problem) = contract_problem(&d) {
+                    info.preflight.get_or_insert(problem);
+                }
                 info.describe = Some(d);
             }
             Ok(other) => {
@@ -806,6 +832,23 @@ mod tests {
         TransportKind::LongPolling,
         TransportKind::ServerSentEvents,
     ];
+
+    #[test]
+    fn a_contract_of_another_major_version_stops_the_run() {
+        let d = |v: Value| Value::Map(vec![(Value::string("contractVersion"), v)]);
+        assert_eq!(contract_problem(&d(Value::string("1.1"))), None);
+        assert_eq!(contract_problem(&d(Value::string("1.0"))), None);
+        assert_eq!(contract_problem(&Value::Map(vec![])), None);
+        assert_eq!(
+            contract_problem(&d(Value::string("2.0"))).as_deref(),
+            Some(
+                "Describe() declares contractVersion \"2.0\"; this conform speaks contract \
+                 1.x (fixtures/contract/CONTRACT.md)"
+            )
+        );
+        assert!(contract_problem(&d(Value::Int(1)))
+            .is_some_and(|p| p.contains("not a \"major.minor\" string")));
+    }
 
     #[test]
     fn a_peer_like_the_target_agrees() {
