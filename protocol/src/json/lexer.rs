@@ -26,10 +26,21 @@ const fn ends_run(b: u8) -> bool {
     (b == b'"') | (b == b'\\') | (b < 0x20)
 }
 
-/// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
+/// [`ends_run`], or a byte past ASCII: one signed compare tests both `< 0x20` and `>= 0x80`,
+/// which makes the block test cheaper than [`ends_run`]'s.
+const fn ends_ascii_run(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | ((b as i8) < 0x20)
+}
+
+/// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`: ASCII
+/// text with the cheaper test, from the first byte past ASCII on with the exact one.
 #[inline]
 pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
-    scan::position_by_mask(bytes, from, ends_run)
+    let i = scan::position_by_mask(bytes, from, ends_ascii_run);
+    match bytes.get(i) {
+        Some(&b) if b >= 0x80 => scan::position_by_mask(bytes, i, ends_run),
+        _ => i,
+    }
 }
 
 /// The value of each byte as a hex digit (either case, as serde_json reads `\u`), or -1.
@@ -64,7 +75,9 @@ impl<'a> Lexer<'a> {
     /// but inside strings, where serde_json refuses them as well; bytes after the message,
     /// which the reference reader never looks at, are left to it).
     pub(super) fn new(payload: &'a [u8]) -> Option<Self> {
-        let text = std::str::from_utf8(payload).ok()?;
+        // simdutf8 picks the vector width at run time: 0.1 instructions a byte of ASCII against
+        // the standard library's 0.5.
+        let text = simdutf8::basic::from_utf8(payload).ok()?;
         Some(Self {
             text,
             buf: payload,

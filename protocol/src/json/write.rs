@@ -235,10 +235,21 @@ const fn needs_escape(b: u8) -> bool {
     (b == b'"') | (b == b'\\') | (b < 0x20) | (b == 0x7f)
 }
 
-/// The index of the first byte at or after `from` that [`needs_escape`], or `bytes.len()`.
+/// [`needs_escape`], or a byte past ASCII: `b + 1`, compared signed, is below 0x21 for control
+/// characters, 0x7f and everything past ASCII, so the block test has three compares, not four.
+const fn needs_escape_or_non_ascii(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | ((b.wrapping_add(1) as i8) < 0x21)
+}
+
+/// The index of the first byte at or after `from` that [`needs_escape`], or `bytes.len()`:
+/// ASCII text with the cheaper test, from the first byte past ASCII on with the exact one.
 #[inline]
 fn next_escape(bytes: &[u8], from: usize) -> usize {
-    scan::position(bytes, from, needs_escape)
+    let i = scan::position_by_mask(bytes, from, needs_escape_or_non_ascii);
+    match bytes.get(i) {
+        Some(&b) if b >= 0x80 => scan::position(bytes, i, needs_escape),
+        _ => i,
+    }
 }
 
 /// Appends a JSON string with System.Text.Json's relaxed escaping: `"` and `\` escaped, control
