@@ -68,7 +68,7 @@ impl HubProtocol {
 
     /// A framed message.
     pub fn encode(&self, msg: &HubMessage) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(msg.encoded_len_hint());
         self.write(msg, &mut out);
         out
     }
