@@ -542,7 +542,11 @@ mod tests {
                     .map(|(i, b)| b ^ mask[(i + phase as usize) % 4])
                     .collect();
                 assert_eq!(d, want, "phase {phase}, len {len}");
-                assert_eq!(bits, want.iter().fold(0, |a, b| a | b), "phase {phase}, len {len}");
+                assert_eq!(
+                    bits,
+                    want.iter().fold(0, |a, b| a | b),
+                    "phase {phase}, len {len}"
+                );
             }
         }
     }
