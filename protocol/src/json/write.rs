@@ -245,7 +245,7 @@ const fn needs_escape_or_non_ascii(b: u8) -> bool {
 /// ASCII text with the cheaper test, from the first byte past ASCII on with the exact one.
 #[inline]
 fn next_escape(bytes: &[u8], from: usize) -> usize {
-    let i = scan::position_by_mask(bytes, from, needs_escape_or_non_ascii);
+    let i = scan::position_by_mask_wide(bytes, from, needs_escape_or_non_ascii);
     match bytes.get(i) {
         Some(&b) if b >= 0x80 => scan::position(bytes, i, needs_escape),
         _ => i,
