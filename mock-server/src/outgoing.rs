@@ -10,7 +10,7 @@ use crate::faults::{Fault, FaultSet};
 
 /// Encodes `msg` for a connection speaking `protocol` (fault modes applied).
 pub(crate) fn encode(msg: &HubMessage, protocol: HubProtocol, faults: FaultSet) -> Bytes {
-    let mut out = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(msg.encoded_len_hint());
     match protocol {
         HubProtocol::Json => {
             signalr_protocol::json::write_message(msg, &mut out);

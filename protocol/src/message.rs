@@ -240,6 +240,50 @@ impl HubMessage {
         }
     }
 
+    /// About how many bytes either hub protocol writes for this message, framing included: its
+    /// strings and binaries at their length, a little for everything else (JSON escapes and
+    /// base64 come out longer). Writers size their buffer with it, so that a message carrying a
+    /// long string is written into one allocation of about its size instead of a growing one.
+    pub fn encoded_len_hint(&self) -> usize {
+        const FIXED: usize = 48;
+        let headers = |h: &Headers| h.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+        let values = |v: &[Value]| v.iter().map(|v| v.encoded_len_hint() + 1).sum::<usize>();
+        let ids =
+            |ids: &Option<Vec<String>>| ids.iter().flatten().map(|id| id.len() + 3).sum::<usize>();
+        FIXED
+            + match self {
+                HubMessage::Invocation(m) => {
+                    headers(&m.headers)
+                        + m.invocation_id.as_ref().map_or(0, String::len)
+                        + m.target.len()
+                        + values(&m.arguments)
+                        + ids(&m.stream_ids)
+                }
+                HubMessage::StreamInvocation(m) => {
+                    headers(&m.headers)
+                        + m.invocation_id.len()
+                        + m.target.len()
+                        + values(&m.arguments)
+                        + ids(&m.stream_ids)
+                }
+                HubMessage::StreamItem(m) => {
+                    headers(&m.headers) + m.invocation_id.len() + m.item.encoded_len_hint()
+                }
+                HubMessage::Completion(m) => {
+                    headers(&m.headers)
+                        + m.invocation_id.len()
+                        + match &m.result {
+                            CompletionResult::Error(e) => e.len(),
+                            CompletionResult::Value(v) => v.encoded_len_hint(),
+                            CompletionResult::Void => 0,
+                        }
+                }
+                HubMessage::CancelInvocation(m) => headers(&m.headers) + m.invocation_id.len(),
+                HubMessage::Close(c) => c.error.as_ref().map_or(0, String::len),
+                HubMessage::Ping | HubMessage::Ack(_) | HubMessage::Sequence(_) => 0,
+            }
+    }
+
     /// Whether stateful reconnect numbers and buffers this message (types 1–5).
     pub fn is_sequenced(&self) -> bool {
         (1..=5).contains(&self.message_type())

@@ -191,6 +191,31 @@ impl Value {
         Value::String(s.into())
     }
 
+    /// About how many bytes this value takes in either hub protocol (see
+    /// [`HubMessage::encoded_len_hint`](crate::HubMessage::encoded_len_hint)).
+    pub fn encoded_len_hint(&self) -> usize {
+        let base64 = |n: usize| n.div_ceil(3) * 4 + 2;
+        match self {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Int(_) | Value::UInt(_) | Value::F32(_) | Value::F64(_) => 20,
+            Value::String(s) => s.len() + 2,
+            Value::Binary(b) | Value::Ext(_, b) => base64(b.len()),
+            Value::Timestamp(_) => 32,
+            Value::Array(items) => {
+                2 + items
+                    .iter()
+                    .map(|v| v.encoded_len_hint() + 1)
+                    .sum::<usize>()
+            }
+            Value::Map(entries) => {
+                2 + entries
+                    .iter()
+                    .map(|(k, v)| k.encoded_len_hint() + v.encoded_len_hint() + 2)
+                    .sum::<usize>()
+            }
+        }
+    }
+
     /// The text, if this is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {

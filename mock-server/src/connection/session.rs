@@ -80,7 +80,7 @@ impl Session {
         let mut next_ping = keep_alive.map(|k| Instant::now() + k);
         let mut last_received = Instant::now();
         let mut blocked: Option<Blocked> = None;
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = WriteBatch::default();
         let ended = self.conn.ended().clone();
         let mut next_ack = self.buffer.as_ref().map(|_| Instant::now() + ACK_INTERVAL);
         // While detached: when the connection is given up.
@@ -99,7 +99,7 @@ impl Session {
             // rest wait in the queue for the client's Ack).
             if ping_waiting && self.attached && self.can_write() {
                 ping_waiting = false;
-                out.extend_from_slice(&self.conn.encode(&HubMessage::Ping));
+                out.push(self.conn.encode(&HubMessage::Ping));
             }
             while self.can_write() {
                 match rx.try_recv() {
@@ -108,7 +108,7 @@ impl Session {
                 }
             }
             if !out.is_empty() && self.attached {
-                let data = Bytes::from(std::mem::take(&mut out));
+                let data = out.take();
                 if t.send(data, format).await.is_err() {
                     if !self.may_detach(reattach) {
                         return CloseReason::TransportClosed;
@@ -178,7 +178,7 @@ impl Session {
                         }
                         let conn = &self.conn;
                         if let Some(b) = self.buffer.as_mut() {
-                            out.extend_from_slice(&b.resend(|m| conn.encode(m)));
+                            out.extend(&b.resend(|m| conn.encode(m)));
                         }
                     }
                     None => *reattach = None,
@@ -246,7 +246,7 @@ impl Session {
                             self.conn.send(&HubMessage::Ping);
                         } else if self.attached && self.can_write() {
                             // Not through the queue: only invocation messages are buffered.
-                            out.extend_from_slice(&self.conn.encode(&HubMessage::Ping));
+                            out.push(self.conn.encode(&HubMessage::Ping));
                         } else if self.attached && !self.conn.has_queued() {
                             // The buffer is over its limit: as `MessageBuffer.WriteAsync` makes
                             // the Ping wait for an Ack (it goes out first then). Skipped when a
@@ -268,7 +268,7 @@ impl Session {
                     let due = self.buffer.as_mut().and_then(|b| b.ack_due());
                     if let (Some(id), true) = (due, self.attached) {
                         let ack = HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: id });
-                        out.extend_from_slice(&self.conn.encode(&ack));
+                        out.push(self.conn.encode(&ack));
                     }
                 }
                 _ = sleep_until_opt(timeout_at) => {
@@ -288,13 +288,13 @@ impl Session {
     }
 
     /// Takes one queued message for writing (and for the resend buffer).
-    fn take(&mut self, b: Bytes, out: &mut Vec<u8>) {
+    fn take(&mut self, b: Bytes, out: &mut WriteBatch) {
         self.conn.dequeued(b.len());
-        if self.attached {
-            out.extend_from_slice(&b);
-        }
         if let Some(buffer) = self.buffer.as_mut() {
-            buffer.push_sent(b);
+            buffer.push_sent(b.clone());
+        }
+        if self.attached {
+            out.push(b);
         }
     }
 
@@ -304,7 +304,7 @@ impl Session {
     }
 
     /// The transport is gone: wait for a reattach until the returned deadline.
-    fn detach(&mut self, cfg: &MockConfig, out: &mut Vec<u8>) -> Option<Instant> {
+    fn detach(&mut self, cfg: &MockConfig, out: &mut WriteBatch) -> Option<Instant> {
         self.attached = false;
         // Unsent bytes are in the resend buffer (or were Pings and Acks, never resent).
         out.clear();
@@ -380,5 +380,77 @@ impl Session {
         self.lifetime.remove(&self.conn);
         self.dispatcher.close_uploads();
         t.close().await;
+    }
+}
+
+/// What the next write sends, in order: one message goes out as it was encoded (a 2 KB echo
+/// reply is neither copied nor given a second buffer); several are gathered into one buffer.
+#[derive(Default)]
+struct WriteBatch {
+    /// The only message so far, while `many` is empty.
+    one: Option<Bytes>,
+    many: Vec<u8>,
+}
+
+impl WriteBatch {
+    /// Appends an encoded message.
+    fn push(&mut self, b: Bytes) {
+        if self.is_empty() {
+            self.one = Some(b);
+        } else {
+            self.extend(&b);
+        }
+    }
+
+    /// Appends bytes.
+    fn extend(&mut self, bytes: &[u8]) {
+        if let Some(first) = self.one.take() {
+            self.many.reserve(first.len() + bytes.len());
+            self.many.extend_from_slice(&first);
+        }
+        self.many.extend_from_slice(bytes);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.one.is_none() && self.many.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.one = None;
+        self.many.clear();
+    }
+
+    /// Everything gathered, leaving the batch empty.
+    fn take(&mut self) -> Bytes {
+        match self.one.take() {
+            Some(b) => b,
+            None => Bytes::from(std::mem::take(&mut self.many)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod write_batch_tests {
+    use super::*;
+
+    #[test]
+    fn one_message_is_sent_as_it_is_and_several_in_order() {
+        let mut w = WriteBatch::default();
+        assert!(w.is_empty());
+        let reply = Bytes::from_static(b"{\"type\":3}\x1e");
+        w.push(reply.clone());
+        let sent = w.take();
+        assert_eq!(sent.as_ptr(), reply.as_ptr(), "no copy of a lone message");
+        assert!(w.is_empty());
+
+        w.push(Bytes::from_static(b"a"));
+        w.extend(b"b");
+        w.push(Bytes::from_static(b"c"));
+        assert_eq!(&w.take()[..], b"abc");
+        w.extend(b"x");
+        w.push(Bytes::from_static(b"y"));
+        w.clear();
+        assert!(w.is_empty());
+        assert_eq!(&w.take()[..], b"");
     }
 }

@@ -26,10 +26,28 @@ const fn ends_run(b: u8) -> bool {
     (b == b'"') | (b == b'\\') | (b < 0x20)
 }
 
+/// [`ends_run`], or a byte past ASCII: one signed compare tests both `< 0x20` and `>= 0x80`,
+/// which makes the block test cheaper than [`ends_run`]'s.
+const fn ends_ascii_run(b: u8) -> bool {
+    (b == b'"') | (b == b'\\') | ((b as i8) < 0x20)
+}
+
 /// The index of the first byte at or after `from` that [`ends_run`], or `bytes.len()`.
 #[inline]
 pub(super) fn find_run_end(bytes: &[u8], from: usize) -> usize {
     scan::position_by_mask(bytes, from, ends_run)
+}
+
+/// [`find_run_end`] for a string's first run: ASCII text with the cheaper test, from the first
+/// byte past ASCII on with the exact one. The runs between escapes keep the exact test: short
+/// runs starting with the cheaper one made System.Text.Json-escaped text 2 % slower to read.
+#[inline]
+pub(super) fn find_first_run_end(bytes: &[u8], from: usize) -> usize {
+    let i = scan::position_by_mask(bytes, from, ends_ascii_run);
+    match bytes.get(i) {
+        Some(&b) if b >= 0x80 => find_run_end(bytes, i),
+        _ => i,
+    }
 }
 
 /// The value of each byte as a hex digit (either case, as serde_json reads `\u`), or -1.
@@ -64,7 +82,9 @@ impl<'a> Lexer<'a> {
     /// but inside strings, where serde_json refuses them as well; bytes after the message,
     /// which the reference reader never looks at, are left to it).
     pub(super) fn new(payload: &'a [u8]) -> Option<Self> {
-        let text = std::str::from_utf8(payload).ok()?;
+        // simdutf8 picks the vector width at run time: 0.1 instructions a byte of ASCII against
+        // the standard library's 0.5.
+        let text = simdutf8::basic::from_utf8(payload).ok()?;
         Some(Self {
             text,
             buf: payload,
@@ -133,7 +153,7 @@ impl<'a> Lexer<'a> {
     pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.pos;
-        let end = find_run_end(self.buf, start);
+        let end = find_first_run_end(self.buf, start);
         // Runs end at ASCII bytes, so they are whole characters.
         let run = self.text.get(start..end)?;
         match self.buf.get(end)? {
@@ -300,14 +320,21 @@ impl<'a> Lexer<'a> {
 mod tests {
     use super::*;
 
+    /// Both run scans, which must agree.
+    fn run_end(bytes: &[u8], from: usize) -> usize {
+        let exact = find_run_end(bytes, from);
+        assert_eq!(find_first_run_end(bytes, from), exact);
+        exact
+    }
+
     #[test]
     fn run_end_found_in_words_and_tails() {
         let text = b"0123456789abcdef\"";
-        assert_eq!(find_run_end(text, 0), 16);
-        assert_eq!(find_run_end(b"abc\\", 0), 3);
-        assert_eq!(find_run_end(b"abcdefgh\x01", 0), 8);
-        assert_eq!(find_run_end("é€日本語😀\x7f".as_bytes(), 0), 19);
-        assert_eq!(find_run_end(b"", 0), 0);
+        assert_eq!(run_end(text, 0), 16);
+        assert_eq!(run_end(b"abc\\", 0), 3);
+        assert_eq!(run_end(b"abcdefgh\x01", 0), 8);
+        assert_eq!(run_end("é€日本語😀\x7f".as_bytes(), 0), 19);
+        assert_eq!(run_end(b"", 0), 0);
     }
 
     #[test]
@@ -320,11 +347,11 @@ mod tests {
                     let mut b: Vec<u8> =
                         (0..len).map(|i| [b' ', 0x7f, 0xc3, b'a'][i % 4]).collect();
                     b[at] = end;
-                    assert_eq!(find_run_end(&b, 0), at, "{len} {at} {end}");
-                    assert_eq!(find_run_end(&b, at), at);
+                    assert_eq!(run_end(&b, 0), at, "{len} {at} {end}");
+                    assert_eq!(run_end(&b, at), at);
                 }
             }
-            assert_eq!(find_run_end(&vec![b'a'; len], 0), len);
+            assert_eq!(run_end(&vec![b'a'; len], 0), len);
         }
     }
 
