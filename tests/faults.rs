@@ -8,8 +8,9 @@
 //!   NON-STRICT for SHOULD, INFORMATIONAL for MAY. ERROR never counts: that is the harness or the
 //!   network failing, not a case catching the fault, and no fault here has ERROR as its right
 //!   verdict (a server that refuses or never answers is a FAIL).
-//! - `no_fault_breaks_unlisted_cases` (ignored: the whole default run once per fault, about
-//!   13 minutes on 2 cores): nothing outside `fails` and `also` fails.
+//! - `no_fault_breaks_unlisted_cases` (ignored: the whole default run once per fault, six at a
+//!   time, 512 s on a shared 2-core machine): nothing outside `fails` and `also` fails, apart
+//!   from the [`LOAD_SENSITIVE`] executions, which it reports.
 //!   `cargo test --test faults -- --ignored`; `FAULT=name` runs that fault only.
 //! - `every_case_is_claimed`, `claims_name_real_faults_and_executions`: the table itself.
 //!
@@ -103,6 +104,9 @@ const CLAIMS: &[Claim] = &[
             "invocation/echo-nested-maps",
             "invocation/ids-are-opaque-strings",
             "invocation/void-result",
+            "handshake/split-one-byte-per-frame",
+            // Cases no narrower fault breaks: they fail here on the way (their own
+            // requirement is not the Completion's id), which shows only that they can fail.
             "broadcast/all-except-skips-listed-connections",
             "broadcast/all-includes-caller",
             "broadcast/send-is-invocation-without-id",
@@ -135,7 +139,6 @@ const CLAIMS: &[Claim] = &[
             "uploads/unknown-stream-ids-ignored",
             "users/null-user-reaches-nobody",
             "users/user-ids-are-case-sensitive",
-            "handshake/split-one-byte-per-frame",
             "broadcast/client-by-id-reaches-only-that-connection",
             "broadcast/clients-by-ids-each-once",
             "framing/message-at-size-limit-accepted",
@@ -227,6 +230,7 @@ const CLAIMS: &[Claim] = &[
     claim(
         "negotiate-without-version",
         &[
+            // Each expects a version 1 answer (negotiateVersion and connectionToken).
             "negotiate/v1-response-fields",
             "negotiate/version-above-max-clamped",
             "negotiate/unknown-query-parameters-ignored",
@@ -236,6 +240,7 @@ const CLAIMS: &[Claim] = &[
             "negotiate/request-body-ignored",
             "negotiate/version-parameter-name-case-insensitive",
             "pitfalls/websocket-upgrade-with-connection-list",
+            // On the way: no narrower fault breaks these.
             "handshake/messagepack-over-sse-rejected",
             "negotiate/v0-omits-connection-token",
             "negotiate/v0-response-fields",
@@ -383,6 +388,7 @@ const CLAIMS: &[Claim] = &[
             "close/request-close-allows-reconnect[websockets,messagepack]",
             "framing/empty-messagepack-message-closes",
             "framing/message-far-over-size-limit-closes[longpolling,messagepack]",
+            "framing/message-over-size-limit-closes[*,messagepack]",
             "framing/message-far-over-size-limit-closes[websockets,messagepack]",
             "framing/message-over-size-limit-error-text[longpolling,messagepack]",
             "framing/message-over-size-limit-error-text[websockets,messagepack]",
@@ -978,6 +984,10 @@ const CLAIMS: &[Claim] = &[
         &[
             "handshake/binary-before-handshake",
             "handshake/invalid-json-error",
+            "handshake/hub-message-before-handshake",
+            "handshake/missing-protocol-error",
+            "handshake/missing-version-error",
+            "handshake/non-object-error",
         ],
     ),
     claim(
@@ -1002,7 +1012,25 @@ const CLAIMS: &[Claim] = &[
     ),
 ];
 
-/// Cases no mock-hub fault breaks, and why.
+/// Executions that failed in the whole run under faults that have nothing to do with them,
+/// when six whole runs shared 2 busy cores: reported by the ignored test, not counted against a
+/// fault. Each is a case that depends on timing (to be made robust where it is defined).
+const LOAD_SENSITIVE: &[(&str, &str)] = &[
+    (
+        "handshake/split-one-byte-per-frame[{sse,longpolling},*]",
+        "a handshake POSTed one byte per request can outlast the embedded hub's short handshake timeout: 'the send was refused with HTTP 404'",
+    ),
+    (
+        "streaming/cancel-stops-items",
+        "an item already on its way when the CancelInvocation arrives is read where the Completion is expected",
+    ),
+    (
+        "streaming/concurrent-streams[sse,json]",
+        "an item of one stream arrived outside the unordered group expected (seen once under stateful-no-ack)",
+    ),
+];
+
+/// Cases no mock-hub fault breaks, and why (none today).
 const UNBREAKABLE: &[(&str, &str)] = &[
     // UNBREAKABLE-TABLE
 ];
@@ -1032,7 +1060,8 @@ fn glob_match(glob: &'static str, name: &str) -> bool {
     static COMPILED: OnceLock<HashMap<&'static str, NameGlob>> = OnceLock::new();
     let compiled = COMPILED.get_or_init(|| {
         let fails = CLAIMS.iter().flat_map(|c| c.fails.iter().copied());
-        let also = CLAIMS.iter().flat_map(|c| c.also.iter().map(|(g, _)| *g));
+        let also = CLAIMS.iter().flat_map(|c| c.also.iter());
+        let also = also.chain(LOAD_SENSITIVE).map(|(g, _)| *g);
         fails
             .chain(also)
             .map(|g| (g, NameGlob::new(g).unwrap_or_else(|e| panic!("{e}"))))
@@ -1162,8 +1191,13 @@ async fn no_fault_breaks_unlisted_cases() {
             let broken: Vec<&Outcome> = outcomes.iter().filter(|o| broke(o)).collect();
             println!("{}: {} execution(s) broken", c.fault, broken.len());
             for o in broken {
-                let listed = matches_any(c.fails.iter().copied(), &o.name);
-                let also = c.also.iter().find(|(g, _)| glob_match(g, &o.name));
+                // A fault with two rows (plain and detailed errors) may break either's cases.
+                let same_fault = || CLAIMS.iter().filter(|other| other.fault == c.fault);
+                let listed = same_fault().any(|c| matches_any(c.fails.iter().copied(), &o.name));
+                let also = same_fault()
+                    .flat_map(|c| c.also.iter())
+                    .chain(LOAD_SENSITIVE.iter())
+                    .find(|(g, _)| glob_match(g, &o.name));
                 match (listed, also) {
                     (true, _) => {}
                     (false, Some((_, why))) => {
@@ -1216,6 +1250,11 @@ fn claims_name_real_faults_and_executions() {
             if !all.iter().any(|e| glob_match(g, &e.name)) {
                 problems.push(format!("{}: '{g}' matches no execution", c.fault));
             }
+        }
+    }
+    for (g, _) in LOAD_SENSITIVE {
+        if !all.iter().any(|e| glob_match(g, &e.name)) {
+            problems.push(format!("load-sensitive '{g}' matches no execution"));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
