@@ -171,6 +171,28 @@ faults! {
     BackplaneIgnoresGroupCommands = "backplane-ignores-group-commands",
     /// With a backplane: leaving a group is acknowledged but the connection stays a member.
     BackplaneLeaveIgnored = "backplane-leave-ignored",
+    /// `Clients.Users` reaches a user's connections once per time the user is listed (no deduplication).
+    UsersSentPerListing = "users-sent-per-listing",
+    /// Handshake errors leave out the exception (` <ExceptionType>: <message>`) even with detailed errors.
+    HandshakeErrorsNotDetailed = "handshake-errors-not-detailed",
+    /// Negotiate treats a negotiateVersion it cannot use (not an integer, negative, too large, empty) as 1 instead of answering an error.
+    NegotiateVersionUnchecked = "negotiate-version-unchecked",
+    /// Negotiate answers with Content-Type text/plain instead of application/json.
+    NegotiateTextPlain = "negotiate-text-plain",
+    /// No CORS: preflights reach the endpoint and no Access-Control-* header is sent.
+    NoCors = "no-cors",
+    /// Negotiate lists Binary among ServerSentEvents' transfer formats.
+    SseOffersBinary = "sse-offers-binary",
+    /// A transport request naming no connection is answered 400 instead of 404.
+    UnknownIdAnswers400 = "unknown-id-answers-400",
+    /// The connection endpoint's 400 (no id) and 405 answers have an empty body and no Content-Type.
+    BareConnectionErrors = "bare-connection-errors",
+    /// Negotiated connections that never connect are never disposed.
+    PendingNeverExpire = "pending-never-expire",
+    /// Handshake errors carry the exception (` <ExceptionType>: <message>`) even without detailed errors.
+    HandshakeErrorsAlwaysDetailed = "handshake-errors-always-detailed",
+    /// `Clients.Groups` reaches a member of several listed groups once (ASP.NET Core's default lifetime manager sends once per group).
+    GroupsDeduplicated = "groups-deduplicated",
 }
 
 impl Fault {

@@ -404,9 +404,12 @@ impl HubLifetime {
             }
             return;
         }
+        let dedup = self.faults.has(Fault::GroupsDeduplicated);
+        let mut seen = HashSet::new();
         let targets: Vec<_> = groups
             .iter()
             .flat_map(|g| self.group_members(g))
+            .filter(|id| !dedup || seen.insert(id.clone()))
             .filter_map(|id| self.connection(&id))
             .collect();
         self.deliver(targets, msg);
@@ -434,7 +437,7 @@ impl HubLifetime {
         let targets: Vec<_> = users
             .iter()
             .flat_map(|u| self.user_connections(u))
-            .filter(|id| seen.insert(id.clone()))
+            .filter(|id| seen.insert(id.clone()) || self.faults.has(Fault::UsersSentPerListing))
             .filter_map(|id| self.connection(&id))
             .collect();
         self.deliver(targets, msg);

@@ -212,7 +212,10 @@ fn spawn_sweeper(shared: Arc<Shared>) -> JoinHandle<()> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = tick.tick() => shared.connections.sweep(shared.config.disconnect_timeout()),
+                _ = tick.tick() => shared.connections.sweep(
+                    shared.config.disconnect_timeout(),
+                    shared.faults.has(Fault::PendingNeverExpire),
+                ),
                 _ = shared.shutdown.cancelled() => break,
             }
         }

@@ -71,7 +71,8 @@ pub(crate) async fn handshake<T: Transport>(
         Err(e) => {
             let text = HubError::exception(e.exception(), e.message()).build_message(
                 "An unexpected error occurred during connection handshake.",
-                detailed,
+                (detailed || faults.has(Fault::HandshakeErrorsAlwaysDetailed))
+                    && !faults.has(Fault::HandshakeErrorsNotDetailed),
             );
             respond(t, &text).await;
             return None;

@@ -34,12 +34,26 @@ const NO_CONNECTION: &str = "No Connection with that ID";
 /// Kestrel sends in chunked transfer coding; `text/plain` where the dispatcher sets it
 /// (`GetConnectionAsync`, DELETE), no Content-Type on the WebSocket path
 /// (`GetOrCreateConnectionAsync`).
-fn no_connection(content_type: bool) -> Response {
-    chunked(if content_type {
-        text(StatusCode::NOT_FOUND, NO_CONNECTION)
+fn no_connection(shared: &Shared, content_type: bool) -> Response {
+    let status = if shared.faults.has(Fault::UnknownIdAnswers400) {
+        StatusCode::BAD_REQUEST
     } else {
-        bare(StatusCode::NOT_FOUND, NO_CONNECTION.to_owned())
+        StatusCode::NOT_FOUND
+    };
+    chunked(if content_type {
+        text(status, NO_CONNECTION)
+    } else {
+        bare(status, NO_CONNECTION.to_owned())
     })
+}
+
+/// The connection endpoint's own refusals (no id, a method it does not serve): text/plain.
+fn refuse(shared: &Shared, status: StatusCode, body: &str) -> Response {
+    if shared.faults.has(Fault::BareConnectionErrors) {
+        bare(status, String::new())
+    } else {
+        text(status, body)
+    }
 }
 
 /// A request to a hub endpoint's own path.
@@ -59,17 +73,17 @@ pub(crate) async fn transport_request(
         Method::POST => send(&shared, id, req).await,
         Method::DELETE => delete(&shared, id),
         Method::GET => get(shared, ep, id, req, info).await,
-        _ => text(StatusCode::METHOD_NOT_ALLOWED, ""),
+        _ => refuse(&shared, StatusCode::METHOD_NOT_ALLOWED, ""),
     }
 }
 
 /// `POST`: data for an SSE or Long Polling connection (buffered if none started yet).
 async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
     let Some(id) = id else {
-        return text(StatusCode::BAD_REQUEST, "Connection ID required");
+        return refuse(shared, StatusCode::BAD_REQUEST, "Connection ID required");
     };
     let Some(conn) = shared.connections.lookup(&id, shared.faults) else {
-        return no_connection(true);
+        return no_connection(shared, true);
     };
     if conn.state() == ConnState::Active(TransportKind::WebSockets) {
         return text(
@@ -78,7 +92,7 @@ async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
         );
     }
     let Some(inbound) = conn.inbound() else {
-        return no_connection(true);
+        return no_connection(shared, true);
     };
     // One POST at a time, streamed into the connection in small pieces that wait while the
     // connection is behind (`ProcessSend` copies the body into the pipe under `WriteLock`):
@@ -123,10 +137,10 @@ async fn send(shared: &Shared, id: Option<String>, req: Request) -> Response {
 /// `DELETE`: ends a Long Polling connection.
 fn delete(shared: &Shared, id: Option<String>) -> Response {
     let Some(id) = id else {
-        return text(StatusCode::BAD_REQUEST, "Connection ID required");
+        return refuse(shared, StatusCode::BAD_REQUEST, "Connection ID required");
     };
     let Some(conn) = shared.connections.lookup(&id, shared.faults) else {
-        return no_connection(true);
+        return no_connection(shared, true);
     };
     match (conn.state(), conn.long_poll()) {
         (ConnState::Active(TransportKind::LongPolling), Some(lp)) => {
@@ -140,7 +154,7 @@ fn delete(shared: &Shared, id: Option<String>) -> Response {
             long_polling::no_cache(&mut r);
             r
         }
-        (ConnState::Ended(_), _) => no_connection(true),
+        (ConnState::Ended(_), _) => no_connection(shared, true),
         _ => text(
             StatusCode::BAD_REQUEST,
             "Cannot terminate this connection using the DELETE endpoint.",
@@ -207,13 +221,13 @@ async fn get(
     // SSE and Long Polling need an existing connection; WebSockets create one lazily.
     let conn = match (&id, kind) {
         (None, TransportKind::WebSockets) => shared.connections.create(0, true),
-        (None, _) => return text(StatusCode::BAD_REQUEST, "Connection ID required"),
+        (None, _) => return refuse(&shared, StatusCode::BAD_REQUEST, "Connection ID required"),
         (Some(id), _) => match shared.connections.lookup(id, shared.faults) {
             Some(c) => c,
             // `GetOrCreateConnectionAsync` (the WebSocket path) writes this 404 without a
             // Content-Type; `GetConnectionAsync` (SSE, Long Polling) sets text/plain.
-            None if kind == TransportKind::WebSockets => return no_connection(false),
-            None => return no_connection(true),
+            None if kind == TransportKind::WebSockets => return no_connection(&shared, false),
+            None => return no_connection(&shared, true),
         },
     };
     if !ep.transports.contains(&kind) {
@@ -249,9 +263,9 @@ async fn get(
             ConnState::Ended(_) if kind == TransportKind::LongPolling => Next::EndedPoll,
             // A WebSocket connection that ended is as good as gone (`GetOrCreateConnectionAsync`).
             ConnState::Ended(_) if kind == TransportKind::WebSockets => {
-                Next::Refuse(no_connection(false))
+                Next::Refuse(no_connection(&shared, false))
             }
-            ConnState::Ended(_) => Next::Refuse(no_connection(true)),
+            ConnState::Ended(_) => Next::Refuse(no_connection(&shared, true)),
         },
     };
     match next {
@@ -401,7 +415,7 @@ fn ws_options(shared: &Shared) -> websockets::WsOptions {
 /// that ended meanwhile closes it at once.
 async fn reattach(shared: &Shared, conn: Arc<HttpConnection>, req: Request) -> Response {
     let Some(tx) = conn.reattach_sender() else {
-        return no_connection(false);
+        return no_connection(shared, false);
     };
     let (mut parts, _body) = req.into_parts();
     let faults = shared.faults;

@@ -258,12 +258,12 @@ impl ConnectionManager {
     /// Forgets connections negotiated longer than `timeout` ago that never connected, and
     /// connections that ended longer than `timeout` ago (a Long Polling client that never
     /// polled again): their queued output goes with them, and a late poll gets 404.
-    pub(crate) fn sweep(&self, timeout: Duration) {
+    pub(crate) fn sweep(&self, timeout: Duration, keep_pending: bool) {
         let mut gone = Vec::new();
         if let Ok(mut m) = self.map.lock() {
             m.retain(|_, c| {
                 let expired = match c.state.lock().map(|s| *s) {
-                    Ok(ConnState::Pending) => c.created.elapsed() > timeout,
+                    Ok(ConnState::Pending) => !keep_pending && c.created.elapsed() > timeout,
                     Ok(ConnState::Ended(at)) => at.elapsed() > timeout,
                     Ok(ConnState::Active(_)) => false,
                     Err(_) => true,

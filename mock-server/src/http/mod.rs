@@ -131,7 +131,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         .cloned();
     // A CORS preflight gets 204. The TestHub app's middleware answers every OPTIONS with 204;
     // elsewhere a plain OPTIONS reaches the endpoint (405).
-    let preflight = request_method.is_some() || is_test_app_path(&shared, req.uri().path());
+    let no_cors = shared.faults.has(Fault::NoCors);
+    let preflight =
+        !no_cors && (request_method.is_some() || is_test_app_path(&shared, req.uri().path()));
     let chunk_errors = shared.config.has_variation(Variation::ChunkedErrors);
     let mut resp = if req.method() == Method::OPTIONS && preflight {
         StatusCode::NO_CONTENT.into_response()
@@ -139,7 +141,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         route(shared, req).await
     };
     // CORS that echoes the Origin and allows credentials (the TestHub app's middleware).
-    if let Some(o) = origin {
+    if let Some(o) = origin.filter(|_| !no_cors) {
         let h = resp.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         h.insert(

@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use signalr_protocol::negotiate::{AvailableTransport, NegotiateQuery, VersionParam};
-use signalr_protocol::NegotiateResponse;
+use signalr_protocol::{NegotiateResponse, TransportKind};
 
 use super::response::{json, text};
 use crate::endpoint::Endpoint;
@@ -27,6 +27,7 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
     }
     let version = match q.resolve_version(shared.config.minimum_negotiate_version) {
         Ok(v) => v,
+        Err(_) if faults.has(Fault::NegotiateVersionUnchecked) => 1,
         Err(error) => return json(NegotiateResponse::error(error).to_json()),
     };
     if shared.connections.pending() >= shared.config.max_pending_connections {
@@ -38,10 +39,18 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
     let conn = shared
         .connections
         .create(version, faults.has(Fault::TokenEqualsId));
-    let transports: Vec<AvailableTransport> = AvailableTransport::defaults()
+    let mut transports: Vec<AvailableTransport> = AvailableTransport::defaults()
         .into_iter()
         .filter(|t| ep.transports.iter().any(|k| k.name() == t.transport))
         .collect();
+    if faults.has(Fault::SseOffersBinary) {
+        for t in transports
+            .iter_mut()
+            .filter(|t| t.transport == TransportKind::ServerSentEvents.name())
+        {
+            t.transfer_formats.push("Binary".to_owned());
+        }
+    }
     // Only when the client asked and the hub allows it (`ProcessNegotiate`); used only on
     // WebSockets with a version 2 handshake.
     let stateful = (ep.allow_stateful_reconnects && q.use_stateful_reconnect
@@ -68,6 +77,9 @@ fn negotiate_response(shared: &Shared, ep: &Endpoint, query: &str) -> Response {
         }
         .to_json()
     };
+    if faults.has(Fault::NegotiateTextPlain) {
+        return text(StatusCode::OK, &body);
+    }
     json(body)
 }
 
