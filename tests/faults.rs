@@ -863,12 +863,14 @@ const CLAIMS: &[Claim] = &[
         "backplane-local-groups",
         &[
             "scaleout/group-send-reaches-other-node",
+            "scaleout/group-on-three-nodes-each-send-once",
         ],
     ),
     claim(
         "backplane-local-users",
         &[
             "scaleout/user-on-other-node",
+            "scaleout/user-on-three-nodes",
         ],
     ),
     claim(
@@ -876,12 +878,16 @@ const CLAIMS: &[Claim] = &[
         &[
             "scaleout/all-except-across-nodes",
             "scaleout/group-except-across-nodes",
+            "scaleout/all-except-on-three-nodes",
+            "scaleout/group-except-on-three-nodes",
         ],
     ),
     claim(
         "backplane-delivers-twice",
         &[
             "scaleout/no-duplicates",
+            "scaleout/group-on-three-nodes-each-send-once",
+            "scaleout/user-on-three-nodes",
         ],
     ),
     claim(
