@@ -394,7 +394,9 @@ struct Received {
 
 /// The receivers at work: each collects `expected` messages with target `target`.
 struct Receivers {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Each gives its connection back: it stays open until the whole run is tallied (10,000
+    /// connections closing as they get their last message would load the last broadcast).
+    tasks: Vec<tokio::task::JoinHandle<Raw>>,
     received: Vec<Arc<Mutex<Received>>>,
     /// Copies received by all receivers so far.
     progress: Arc<AtomicU64>,
@@ -449,6 +451,7 @@ fn receive_all(
             if waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
                 all_done.notify_one();
             }
+            c
         }));
     }
     Receivers {
@@ -460,8 +463,9 @@ fn receive_all(
     }
 }
 
-/// Waits until every receiver has its copies, or nothing arrived for 5 s, then tallies.
-async fn collect(r: Receivers, expected: u64) -> Outcome {
+/// Waits until every receiver has its copies, or nothing arrived for 5 s, then tallies. The
+/// connections close when `r` is dropped.
+async fn collect(r: &Receivers, expected: u64) -> Outcome {
     let mut last = u64::MAX;
     while r.waiting.load(Ordering::Acquire) > 0 {
         let now = r.progress.load(Ordering::Relaxed);
@@ -481,7 +485,7 @@ async fn collect(r: Receivers, expected: u64) -> Outcome {
         latencies: Vec::new(),
         last_copy: vec![Duration::ZERO; expected as usize],
     };
-    for mine in r.received {
+    for mine in &r.received {
         let m = std::mem::take(&mut *mine.lock().expect("receiver state"));
         for (seq, l) in m.seen.iter().zip(&m.latencies) {
             if let Some(last) = usize::try_from(*seq)
@@ -608,7 +612,7 @@ async fn broadcast(
         &base,
     )
     .await;
-    let o = collect(tasks, count).await;
+    let o = collect(&tasks, count).await;
     let elapsed = started.elapsed().as_secs_f64();
     let mut cpu = vec![
         ("mock-hub nodes", nodes_cpu() - cpu0),
@@ -658,7 +662,7 @@ async fn group(a: &Hub, b: &Hub, members: usize, rate: u64, secs: u64) {
         &base,
     )
     .await;
-    let mut o = collect(tasks, count).await;
+    let mut o = collect(&tasks, count).await;
     o.last_copy.clear();
     report(
         &format!("cross-node group send: {members} members on node B, sender on node A, {count} messages at {rate}/s"),
