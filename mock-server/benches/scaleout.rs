@@ -3,8 +3,9 @@
 //!
 //! - broadcast: `BENCH_RECEIVERS` (10,000) receivers split across the nodes; a sender on the
 //!   first node invokes `SendToOthers` `BENCH_RATE` (2) times a second for `BENCH_SECONDS` (10).
-//!   Reports p50/p99 delivery latency, lost and duplicated messages, and CPU per delivery of
-//!   the nodes (and of redis-server), first with one node in process, then with two on Redis.
+//!   Reports p50/p90/p99/max delivery latency, when each message's last copy arrived, lost and
+//!   duplicated messages, and user and system CPU per delivery of the nodes, of this load
+//!   generator and of redis-server, first with one node in process, then with two on Redis.
 //! - group: `BENCH_GROUP` (10) members of one group on the second node; a sender on the first
 //!   invokes `SendToGroup` `BENCH_GROUP_RATE` (1,000) times a second for `BENCH_SECONDS`.
 //!   Reports p50/p99 latency and lost messages.
