@@ -26,6 +26,7 @@ use base64::Engine as _;
 use common::{connect, percentile, raise_nofile, Conn, Hub};
 use futures_util::stream::{self, StreamExt};
 use signalr_protocol::{HubMessage, HubProtocol, NegotiateResponse, Parsed, Value};
+use tokio::io::Interest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -346,11 +347,30 @@ impl Raw {
             self.end -= self.start;
             self.start = 0;
         }
-        match self.tcp.read(&mut self.buf[self.end..]).await {
-            Ok(0) | Err(_) => None,
-            Ok(n) => {
-                self.end += n;
-                Some(())
+        let space = self.buf.len() - self.end;
+        loop {
+            self.tcp.readable().await.ok()?;
+            let buf = &mut self.buf[self.end..];
+            let mut got = 0;
+            // A short read means the socket is drained: readiness is cleared right away (the
+            // closure reports WouldBlock) instead of by the next read's EAGAIN, one system call
+            // per message fewer. Readiness that arrived after this attempt began is kept.
+            let r = self.tcp.try_io(Interest::READABLE, || {
+                got = self.tcp.try_read(buf)?;
+                if got > 0 && got < space {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            match (r, got) {
+                (_, n) if n > 0 => {
+                    self.end += n;
+                    return Some(());
+                }
+                (Ok(()), _) => return None, // end of stream
+                (Err(e), _) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                (Err(_), _) => return None,
             }
         }
     }
