@@ -94,6 +94,16 @@ impl Session {
         }
         // The fault mode lets a client's Close message only detach a stateful connection.
         let close_detaches = self.faults.has(Fault::StatefulGracefulDetaches);
+        // Kept across iterations: each queued message wakes this loop once, and futures made
+        // anew every iteration would register (and drop) a cancellation waiter and two timers
+        // in the timer wheel per message, a fifth of the instructions of a broadcast delivery.
+        // The keep-alive and the client timeout share one timer, re-armed only when the
+        // earlier of the two deadlines moves.
+        let ended_fut = ended.cancelled();
+        tokio::pin!(ended_fut);
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             // Everything ready to go out leaves in one write (a full resend buffer makes the
             // rest wait in the queue for the client's Ack).
@@ -124,9 +134,19 @@ impl Session {
                 _ => None,
             };
             let writable = self.can_write();
+            let due = match (next_ping, timeout_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if due != armed {
+                if let Some(d) = due {
+                    timer.as_mut().reset(d);
+                }
+                armed = due;
+            }
             tokio::select! {
                 biased;
-                _ = ended.cancelled() => {
+                _ = &mut ended_fut => {
                     return self.conn.take_reason().unwrap_or(CloseReason::TransportClosed)
                 }
                 resume = async {
@@ -239,24 +259,35 @@ impl Session {
                         return CloseReason::TransportClosed;
                     }
                 },
-                _ = sleep_until_opt(next_ping) => {
-                    if let (Some(k), Some(at)) = (keep_alive, next_ping.as_mut()) {
-                        *at += k;
-                        if self.buffer.is_none() {
-                            self.conn.send(&HubMessage::Ping);
-                        } else if self.attached && self.can_write() {
-                            // Not through the queue: only invocation messages are buffered.
-                            out.push(self.conn.encode(&HubMessage::Ping));
-                        } else if self.attached && !self.conn.has_queued() {
-                            // The buffer is over its limit: as `MessageBuffer.WriteAsync` makes
-                            // the Ping wait for an Ack (it goes out first then). Skipped when a
-                            // message already waits: `HubConnectionContext.TryWritePingAsync`
-                            // gives up when another write holds the write lock.
-                            ping_waiting = true;
+                _ = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    let now = Instant::now();
+                    if next_ping.is_some_and(|at| at <= now) {
+                        if let (Some(k), Some(at)) = (keep_alive, next_ping.as_mut()) {
+                            *at += k;
+                            if self.buffer.is_none() {
+                                self.conn.send(&HubMessage::Ping);
+                            } else if self.attached && self.can_write() {
+                                // Not through the queue: only invocation messages are buffered.
+                                out.push(self.conn.encode(&HubMessage::Ping));
+                            } else if self.attached && !self.conn.has_queued() {
+                                // The buffer is over its limit: as `MessageBuffer.WriteAsync`
+                                // makes the Ping wait for an Ack (it goes out first then).
+                                // Skipped when a message already waits:
+                                // `HubConnectionContext.TryWritePingAsync` gives up when
+                                // another write holds the write lock.
+                                ping_waiting = true;
+                            }
                         }
-                    }
-                    if self.faults.has(Fault::UnsolicitedAck) {
-                        self.conn.send(&HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: 1 }));
+                        if self.faults.has(Fault::UnsolicitedAck) {
+                            self.conn.send(&HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: 1 }));
+                        }
+                    } else if let Some(d) = client_timeout {
+                        // The keep-alive goes first when both are due (as when each had a
+                        // timer of its own): its Ping is written before the timeout ends it.
+                        if timeout_at.is_some_and(|at| at <= now) && last_received.elapsed() >= d {
+                            return CloseReason::ClientTimeout;
+                        }
                     }
                 }
                 _ = sleep_until_opt(next_ack) => {
@@ -269,13 +300,6 @@ impl Session {
                     if let (Some(id), true) = (due, self.attached) {
                         let ack = HubMessage::Ack(signalr_protocol::SequenceId { sequence_id: id });
                         out.push(self.conn.encode(&ack));
-                    }
-                }
-                _ = sleep_until_opt(timeout_at) => {
-                    if let Some(d) = client_timeout {
-                        if last_received.elapsed() >= d {
-                            return CloseReason::ClientTimeout;
-                        }
                     }
                 }
             }
