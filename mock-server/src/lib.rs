@@ -93,7 +93,7 @@ pub use error::HubError;
 pub use faults::Fault;
 pub use hub::{Hub, Param, ParamType, Reply};
 pub use lifetime::HubLifetime;
-pub use request::RequestInfo;
+pub use request::{RequestHeaders, RequestInfo};
 pub use server::{MockServer, ServerBuilder};
 pub use signalr_protocol::{HubMessage, TransportKind, Value};
 pub use transport::SUPPORTED_TRANSPORTS;

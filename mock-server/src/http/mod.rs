@@ -18,7 +18,7 @@ use signalr_protocol::negotiate::parse_query_pairs;
 
 use crate::auth::Presented;
 use crate::faults::Fault;
-use crate::request::{owned_headers, RequestInfo};
+use crate::request::{RequestHeaders, RequestInfo};
 use crate::shared::Shared;
 use crate::variations::Variation;
 
@@ -225,7 +225,7 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
     let info = RequestInfo {
         path: req.uri().path().to_owned(),
         query,
-        headers: owned_headers(req.headers()),
+        headers: RequestHeaders::from(req.headers()),
         user,
     };
     connect::transport_request(shared, ep, req, info).await
