@@ -8,6 +8,7 @@
 //! frame, as tungstenite does (an empty one, which clients report as 1005), is a fault mode.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -144,6 +145,9 @@ pub(crate) struct WebSocketTransport {
     /// The client sent a Close frame (it did not just vanish).
     peer_closed: bool,
     send_timeout: Duration,
+    /// The send timeout's timer, made the first time a send has to wait (most never do):
+    /// kept out of every send's future, which each connection's task holds while it waits.
+    send_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The hub's message size limit as the close reports it.
     message_limit: usize,
     /// A message over [`WsOptions::max_message`] arrived.
@@ -163,6 +167,7 @@ impl WebSocketTransport {
             stuck: false,
             peer_closed: false,
             send_timeout: o.send_timeout,
+            send_timer: None,
             message_limit: o.hub_message_size.unwrap_or(MAX_MESSAGE_SIZE),
             too_large: false,
         }
@@ -221,9 +226,25 @@ impl Transport for WebSocketTransport {
         if self.stuck {
             return Err(());
         }
-        match tokio::time::timeout(self.send_timeout, self.ws.send(op, &data)).await {
-            Ok(r) => r.map_err(|_| ()),
-            Err(_) => {
+        let send = self.ws.send(op, &data);
+        tokio::pin!(send);
+        // Most sends are taken by the socket at once: no timer for them.
+        if let std::task::Poll::Ready(r) = futures_util::poll!(send.as_mut()) {
+            return r.map_err(|_| ());
+        }
+        let deadline = tokio::time::Instant::now() + self.send_timeout;
+        let timer = match self.send_timer.as_mut() {
+            Some(t) => {
+                t.as_mut().reset(deadline);
+                t
+            }
+            None => self
+                .send_timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        tokio::select! {
+            r = send => r.map_err(|_| ()),
+            _ = timer.as_mut() => {
                 // The client stopped reading (WebSocketsServerTransport aborts the socket).
                 self.stuck = true;
                 Err(())
