@@ -108,7 +108,7 @@ async fn serve_connection(
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         io: tcp,
-        activity: activity.clone(),
+        activity: Some(activity.clone()),
     });
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |req| {
@@ -274,10 +274,11 @@ impl Drop for ResponseGuard {
     }
 }
 
-/// The socket, noting when bytes arrive.
+/// The socket, noting when bytes arrive. Once the HTTP connection is over (a WebSocket took the
+/// socket), the first bytes read let go of the timers' state: an idle WebSocket keeps none.
 struct Watched {
     io: TcpStream,
-    activity: Arc<Activity>,
+    activity: Option<Arc<Activity>>,
 }
 
 impl AsyncRead for Watched {
@@ -289,7 +290,11 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.bytes_read();
+            match &self.activity {
+                Some(a) if a.done.load(Ordering::Relaxed) => self.activity = None,
+                Some(a) => a.bytes_read(),
+                None => {}
+            }
         }
         polled
     }

@@ -23,7 +23,7 @@ use crate::error::CloseReason;
 use crate::faults::{Fault, FaultSet};
 use crate::handle::ConnHandle;
 use crate::lifetime::HubLifetime;
-use crate::timer::sleep_until_opt;
+use crate::timer::sleep_in;
 use crate::transport::{Received, Transport};
 
 /// A connection past its handshake.
@@ -104,6 +104,7 @@ impl Session {
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
+        let (mut ack_timer, mut detach_timer) = (None, None);
         loop {
             // Everything ready to go out leaves in one write (a full resend buffer makes the
             // rest wait in the queue for the client's Ack).
@@ -203,7 +204,7 @@ impl Session {
                     }
                     None => *reattach = None,
                 },
-                _ = sleep_until_opt(detached_until) => {
+                _ = sleep_in(&mut detach_timer, detached_until), if detached_until.is_some() => {
                     // Not reattached within the disconnect timeout: the connection is over.
                     *reattach = None;
                     return CloseReason::TransportClosed;
@@ -290,7 +291,7 @@ impl Session {
                         }
                     }
                 }
-                _ = sleep_until_opt(next_ack) => {
+                _ = sleep_in(&mut ack_timer, next_ack), if next_ack.is_some() => {
                     if let Some(at) = next_ack.as_mut() {
                         *at += ACK_INTERVAL;
                     }

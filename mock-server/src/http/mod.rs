@@ -222,6 +222,9 @@ async fn route(shared: Arc<Shared>, req: Request) -> Response {
             r
         };
     }
+    // Kept for the connection's life: no spare capacity (`collect` leaves room for four pairs).
+    let mut query = query;
+    query.shrink_to_fit();
     let info = RequestInfo {
         path: req.uri().path().to_owned(),
         query,

@@ -117,7 +117,9 @@ where
             o.read_buffer_size,
             answer,
         );
-        run(WebSocketTransport::new(ws, &o)).await;
+        // A task of its own: this one, with what it captured for the upgrade, ends here
+        // instead of wrapping the connection's task for its whole life.
+        tokio::spawn(run(WebSocketTransport::new(ws, &o)));
     });
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
