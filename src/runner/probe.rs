@@ -494,14 +494,7 @@ async fn hub_session(
     node: &crate::client::Target,
     deadline: tokio::time::Instant,
 ) -> Result<Session, String> {
-    let t = [
-        TransportKind::WebSockets,
-        TransportKind::LongPolling,
-        TransportKind::ServerSentEvents,
-    ]
-    .into_iter()
-    .find(|t| info.transports.iter().any(|(k, _)| k == t))
-    .ok_or("no transport conform knows")?;
+    let t = preferred_transport(info).ok_or("no transport conform knows")?;
     let mut s = Session::new(
         "probe",
         Arc::new(node.clone()),
@@ -511,6 +504,40 @@ async fn hub_session(
         Transcript::new(),
     )
     .with_request_timeout(opts.request_timeout());
+    start(&mut s, t, deadline).await?;
+    // One round trip before anything is addressed to it: the handshake is answered before
+    // OnConnectedAsync subscribes the connection's channels on the backplane, and the first
+    // message is read after.
+    s.send_message(
+        &HubMessage::invoke("ready", "Describe", vec![]),
+        &Default::default(),
+    )
+    .await
+    .map_err(|e| format!("Describe: {e}"))?;
+    completion(&mut s, "ready", deadline)
+        .await
+        .map_err(|e| format!("Describe: {e}"))?;
+    Ok(s)
+}
+
+/// The transport a probe uses: the first of WebSockets, Long Polling, Server-Sent Events that
+/// the node offers.
+fn preferred_transport(info: &TargetInfo) -> Option<TransportKind> {
+    [
+        TransportKind::WebSockets,
+        TransportKind::LongPolling,
+        TransportKind::ServerSentEvents,
+    ]
+    .into_iter()
+    .find(|t| info.transports.iter().any(|(k, _)| k == t))
+}
+
+/// Negotiate, transport `t` and a JSON handshake on `s`; `Err` says which step failed.
+async fn start(
+    s: &mut Session,
+    t: TransportKind,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
     s.negotiate("negotiateVersion=1")
         .await
         .map_err(|e| format!("negotiate: {e}"))?;
@@ -525,22 +552,10 @@ async fn hub_session(
         .recv_handshake(deadline)
         .await
         .map_err(|e| format!("handshake: {e}"))?;
-    if let Some(e) = hs.error {
-        return Err(format!("the handshake was refused: {e}"));
+    match hs.error {
+        Some(e) => Err(format!("the handshake was refused: {e}")),
+        None => Ok(()),
     }
-    // One round trip before anything is addressed to it: the handshake is answered before
-    // OnConnectedAsync subscribes the connection's channels on the backplane, and the first
-    // message is read after.
-    s.send_message(
-        &HubMessage::invoke("ready", "Describe", vec![]),
-        &Default::default(),
-    )
-    .await
-    .map_err(|e| format!("Describe: {e}"))?;
-    completion(&mut s, "ready", deadline)
-        .await
-        .map_err(|e| format!("Describe: {e}"))?;
-    Ok(s)
 }
 
 /// The Completion of invocation `id` (other messages are skipped).
@@ -661,14 +676,7 @@ async fn probe_one(
         }
     }
     // Describe over whichever transport is offered, preferring WebSockets.
-    let transport = [
-        TransportKind::WebSockets,
-        TransportKind::LongPolling,
-        TransportKind::ServerSentEvents,
-    ]
-    .into_iter()
-    .find(|t| info.transports.iter().any(|(k, _)| k == t));
-    if let Some(t) = transport {
+    if let Some(t) = preferred_transport(&info) {
         let mut s = Session::new(
             "probe",
             target,
@@ -680,23 +688,7 @@ async fn probe_one(
         .with_request_timeout(opts.request_timeout());
         let deadline = tokio::time::Instant::now() + opts.scale(Duration::from_secs(5));
         let described: Result<_, String> = async {
-            s.negotiate("negotiateVersion=1")
-                .await
-                .map_err(|e| format!("negotiate: {e}"))?;
-            let id = s.transport_id().ok_or("negotiate gave no connection id")?;
-            s.open(Some(&id), "")
-                .await
-                .map_err(|e| format!("{}: {e}", t.name()))?;
-            s.send_handshake("json", 1, &Default::default())
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            let hs = s
-                .recv_handshake(deadline)
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-            if let Some(e) = hs.error {
-                return Err(format!("the handshake was refused: {e}"));
-            }
+            start(&mut s, t, deadline).await?;
             s.send_message(
                 &HubMessage::invoke("describe", "Describe", vec![]),
                 &Default::default(),
